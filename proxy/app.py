@@ -1,0 +1,80 @@
+"""`create_app(config)`: routes, the error handlers, and the lifespan that owns clients."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .config import Config
+from .endpoints import chat, health, models, passthrough
+from .errors import GatewayError
+from .runtime import Gateway
+
+log = logging.getLogger("proxy")
+
+_HTTP_ERROR_TYPES = {404: ("not_found", "invalid_request_error"), 405: ("method_not_allowed", "invalid_request_error")}
+
+
+async def gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return Response(exc.json(), status_code=exc.status_code, headers=exc.headers, media_type="application/json")
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code, kind = _HTTP_ERROR_TYPES.get(exc.status_code, ("http_error", "invalid_request_error"))
+    message = (
+        f"{request.method} {request.url.path} does not exist on this gateway"
+        if exc.status_code == 404
+        else f"{request.method} is not allowed on {request.url.path}"
+        if exc.status_code == 405
+        else str(exc.detail)
+    )
+    error = GatewayError(message, code=code, status_code=exc.status_code, error_type=kind)
+    return await gateway_error(request, error)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    error = GatewayError("the gateway hit an internal error; it has been logged", code="internal_error")
+    return await gateway_error(request, error)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/v1/chat/completions", chat.chat_completions, methods=["POST"]),
+        Route("/chat/completions", chat.chat_completions, methods=["POST"]),
+        Route("/v1/models", models.list_models, methods=["GET"]),
+        Route("/models", models.list_models, methods=["GET"]),
+        Route("/v1/completions", passthrough.completions, methods=["POST"]),
+        Route("/v1/embeddings", passthrough.embeddings, methods=["POST"]),
+        Route("/health", health.health, methods=["GET"]),
+    ]
+
+
+def create_app(config: Config) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        gateway = await Gateway.start(config)
+        app.state.gateway = gateway
+        try:
+            yield
+        finally:
+            await gateway.close()
+
+    return Starlette(
+        routes=routes(),
+        lifespan=lifespan,
+        exception_handlers={
+            GatewayError: gateway_error,
+            HTTPException: http_error,
+            Exception: unexpected_error,
+        },
+    )

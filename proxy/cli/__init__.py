@@ -1,0 +1,1 @@
+"""The `aigw` command line."""

@@ -1,0 +1,339 @@
+"""Configuration: `config.yaml` plus the documented environment variables.
+
+This is the only module that reads the environment. `load_config()` returns a
+frozen, validated `Config`; everything else receives it. Errors name the key
+path (`routing.rules[2].tier: ...`) so a typo is fixed in one look.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Tier = Literal["L0", "L1", "L2", "L3"]
+Task = Literal["chat", "code", "analyze", "create_project"]
+Complexity = Literal["low", "medium", "high", "critical"]
+ProviderKind = Literal["openai", "anthropic", "demo"]
+
+TIERS: tuple[Tier, ...] = ("L0", "L1", "L2", "L3")
+TASKS: tuple[Task, ...] = ("chat", "code", "analyze", "create_project")
+PACKAGED_EXAMPLE = Path(__file__).with_name("config.example.yaml")
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says where and why."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServerConfig(_Frozen):
+    host: str = "127.0.0.1"
+    port: int = Field(3000, ge=1, le=65535)
+    data_dir: str = "./data"
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class ProviderConfig(_Frozen):
+    kind: ProviderKind
+    base_url: str = ""
+    api_key: str | None = None
+    enabled: bool = True
+    timeout_seconds: float = Field(120.0, gt=0)
+    connect_timeout_seconds: float = Field(5.0, gt=0)
+    headers: dict[str, str] = {}
+    # Only used when the gateway must decide at start-up whether a keyless local
+    # server (Ollama, vLLM) is really there.
+    probe: bool = False
+    # Models this provider can serve besides those listed under `models`.
+    supports_embeddings: bool = False
+    supports_completions: bool = False
+
+    @property
+    def usable(self) -> bool:
+        """A keyed provider without its key would only ever answer 401."""
+        if not self.enabled:
+            return False
+        if self.kind == "demo" or self.probe:
+            return True
+        return bool(self.api_key)
+
+
+class Price(_Frozen):
+    """USD per one million tokens."""
+
+    input: float = Field(0.0, ge=0)
+    output: float = Field(0.0, ge=0)
+    cached_input: float | None = Field(None, ge=0)
+
+
+class ModelConfig(_Frozen):
+    id: str
+    provider: str
+    tier: Tier
+    upstream_id: str | None = None
+    price: Price = Price()
+    context_window: int = Field(128_000, gt=0)
+    tasks: tuple[Task, ...] = TASKS
+    enabled: bool = True
+
+    @property
+    def upstream_model(self) -> str:
+        return self.upstream_id or self.id
+
+
+class RouteRule(_Frozen):
+    """First matching rule decides the tier for a classified request."""
+
+    task: Task | None = None
+    complexity: Complexity | None = None
+    tier: Tier
+
+
+class RoutingConfig(_Frozen):
+    default_tier: Tier = "L0"
+    max_tier: Tier = "L3"
+    complexity_tiers: dict[Complexity, Tier] = {
+        "low": "L0",
+        "medium": "L1",
+        "high": "L2",
+        "critical": "L3",
+    }
+    rules: tuple[RouteRule, ...] = ()
+    task_models: dict[Task, tuple[str, ...]] = {}
+    # Names a client may send that stand for a tier, a task or a concrete model
+    # (an IDE that always sends `gpt-4o`, say).
+    aliases: dict[str, str] = {}
+    auto_escalate: bool = False
+    cross_check: bool = False
+
+
+class Config(_Frozen):
+    server: ServerConfig = ServerConfig()
+    redis_url: str | None = None
+    providers: dict[str, ProviderConfig] = {}
+    models: tuple[ModelConfig, ...] = ()
+    routing: RoutingConfig = RoutingConfig()
+    source: str = "<embedded defaults>"
+
+    @field_validator("models")
+    @classmethod
+    def _unique_model_ids(cls, models: tuple[ModelConfig, ...]) -> tuple[ModelConfig, ...]:
+        seen: set[str] = set()
+        for model in models:
+            if model.id in seen:
+                raise ValueError(f"model id {model.id!r} is listed twice")
+            seen.add(model.id)
+        return models
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Config:
+        for index, model in enumerate(self.models):
+            if model.provider not in self.providers:
+                raise ValueError(
+                    f"models[{index}].provider: unknown provider {model.provider!r} "
+                    f"(configured: {', '.join(sorted(self.providers)) or 'none'})"
+                )
+        known = {m.id for m in self.models}
+        for task, names in self.routing.task_models.items():
+            for name in names:
+                if name not in known:
+                    raise ValueError(f"routing.task_models.{task}: unknown model {name!r}")
+        targets = known | set(TIERS) | set(TASKS) | {"auto"}
+        for alias, target in self.routing.aliases.items():
+            if target not in targets:
+                raise ValueError(f"routing.aliases.{alias}: unknown target {target!r}")
+        return self
+
+    def model(self, model_id: str) -> ModelConfig | None:
+        for model in self.models:
+            if model.id == model_id:
+                return model
+        return None
+
+
+def _expand_env(value: Any, env: Mapping[str, str]) -> Any:
+    """Replace `${VAR}` and `${VAR:-default}` in every string of the YAML tree."""
+    if isinstance(value, str):
+        def repl(match: re.Match[str]) -> str:
+            return env.get(match.group(1)) or (match.group(2) or "")
+
+        expanded = _ENV_REF.sub(repl, value)
+        return expanded if expanded != "" or value == "" else None
+    if isinstance(value, list):
+        return [_expand_env(item, env) for item in value]
+    if isinstance(value, dict):
+        return {key: _expand_env(item, env) for key, item in value.items()}
+    return value
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """The seed's environment variables, layered over the YAML."""
+    server = raw.setdefault("server", {})
+    routing = raw.setdefault("routing", {})
+    providers: dict[str, Any] = raw.setdefault("providers", {})
+    models: list[dict[str, Any]] = raw.setdefault("models", [])
+
+    if "API_PORT" in env:
+        server["port"] = int(env["API_PORT"])
+    if "LOG_LEVEL" in env:
+        server["log_level"] = env["LOG_LEVEL"].lower()
+    if "DATA_DIR" in env:
+        server["data_dir"] = env["DATA_DIR"]
+    if env.get("REDIS_URL"):
+        raw["redis_url"] = env["REDIS_URL"]
+    if "DEFAULT_LAYER" in env:
+        routing["default_tier"] = env["DEFAULT_LAYER"]
+    if "MAX_ESCALATION_LAYER" in env:
+        routing["max_tier"] = env["MAX_ESCALATION_LAYER"]
+    if "ENABLE_AUTO_ESCALATE" in env:
+        routing["auto_escalate"] = _truthy(env["ENABLE_AUTO_ESCALATE"])
+    if "ENABLE_CROSS_CHECK" in env:
+        routing["cross_check"] = _truthy(env["ENABLE_CROSS_CHECK"])
+
+    for key, provider_name in (
+        ("OPENAI_API_KEY", "openai"),
+        ("ANTHROPIC_API_KEY", "anthropic"),
+        ("OPENROUTER_API_KEY", "openrouter"),
+    ):
+        if env.get(key) and provider_name in providers and not providers[provider_name].get("api_key"):
+            providers[provider_name]["api_key"] = env[key]
+
+    known = {m.get("id") for m in models}
+
+    def ensure_model(model_id: str, provider: str, tier: str) -> None:
+        if model_id not in known:
+            models.append({"id": model_id, "provider": provider, "tier": tier})
+            known.add(model_id)
+
+    if _truthy(env.get("OSS_MODEL_ENABLED", "false")):
+        endpoint = env.get("OSS_MODEL_ENDPOINT", "http://127.0.0.1:11434").rstrip("/")
+        providers["ollama"] = {
+            **providers.get("ollama", {}),
+            "kind": "openai",
+            "base_url": endpoint if endpoint.endswith("/v1") else endpoint + "/v1",
+            "probe": True,
+            "enabled": True,
+        }
+        ensure_model(env.get("OSS_MODEL_NAME", "llama3:8b"), "ollama", "L0")
+
+    if "openrouter" in providers:
+        for model_id in _split(env.get("OPENROUTER_FALLBACK_MODELS", "")):
+            ensure_model(model_id, "openrouter", "L0")
+
+    task_models: dict[str, Any] = routing.setdefault("task_models", {})
+    for task in TASKS:
+        names = _split(env.get(f"{task.upper()}_MODELS", ""))
+        if names:
+            for name in names:
+                ensure_model(name, "openrouter" if "openrouter" in providers else _first_provider(providers), "L0")
+            task_models[task] = names
+
+    aliases: dict[str, Any] = routing.setdefault("aliases", {})
+    openai_key_missing = not (providers.get("openai") or {}).get("api_key")
+    anthropic_key_missing = not (providers.get("anthropic") or {}).get("api_key")
+    if env.get("OPENROUTER_REPLACE_OPENAI") and openai_key_missing and "openrouter" in providers:
+        target = env["OPENROUTER_REPLACE_OPENAI"]
+        ensure_model(target, "openrouter", "L1")
+        for model in models:
+            if model.get("provider") == "openai":
+                aliases[model["id"]] = target
+                model["enabled"] = False
+    if env.get("OPENROUTER_REPLACE_CLAUDE") and anthropic_key_missing and "openrouter" in providers:
+        target = env["OPENROUTER_REPLACE_CLAUDE"]
+        ensure_model(target, "openrouter", "L2")
+        for model in models:
+            if model.get("provider") == "anthropic":
+                aliases[model["id"]] = target
+                model["enabled"] = False
+    return raw
+
+
+def _first_provider(providers: Mapping[str, Any]) -> str:
+    return next(iter(providers), "demo")
+
+
+def _ensure_demo(raw: dict[str, Any]) -> None:
+    """The built-in demo model is always present so a keyless start still answers."""
+    providers = raw.setdefault("providers", {})
+    providers.setdefault("demo", {"kind": "demo"})
+    models = raw.setdefault("models", [])
+    if not any(m.get("provider") == "demo" for m in models):
+        models.append(
+            {
+                "id": "demo",
+                "provider": "demo",
+                "tier": "L0",
+                "price": {"input": 0, "output": 0},
+                "context_window": 32_000,
+            }
+        )
+
+
+def _format_error(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        path = ""
+        for part in item["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: {message}" if path else message)
+    return "; ".join(lines)
+
+
+def config_from_dict(raw: Mapping[str, Any], *, env: Mapping[str, str] | None = None, source: str = "<dict>") -> Config:
+    """Validate a config tree (as parsed from YAML) with env overrides applied."""
+    env = os.environ if env is None else env
+    tree = _expand_env(dict(raw), env)
+    tree = _apply_env(tree, env)
+    _ensure_demo(tree)
+    tree["source"] = source
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as error:
+        raise ConfigError(f"{source}: {_format_error(error)}") from None
+
+
+def find_config_path(explicit: str | None, env: Mapping[str, str] | None = None) -> Path:
+    """`--config`, then `AIGW_CONFIG`, then ./config.yaml, then the packaged example."""
+    env = os.environ if env is None else env
+    if explicit:
+        return Path(explicit)
+    if env.get("AIGW_CONFIG"):
+        return Path(env["AIGW_CONFIG"])
+    local = Path("config.yaml")
+    return local if local.exists() else PACKAGED_EXAMPLE
+
+
+def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read, expand, override and validate; raise `ConfigError` naming the bad key."""
+    config_path = find_config_path(str(path) if path else None, env)
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read config {config_path}: {error.strerror}") from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{config_path}: invalid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_path}: the top level must be a mapping")
+    return config_from_dict(raw, env=env, source=str(config_path))

@@ -1,0 +1,36 @@
+"""GET /health: the seed's shape plus each provider's state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .chat import gateway_of, json_response
+
+
+async def health(request: Request) -> Response:
+    gateway = gateway_of(request)
+    redis_ok = await gateway.redis_ok()
+    database_ok = gateway.usage is not None and gateway.usage.healthy
+    providers = {
+        name: {
+            "kind": provider.config.kind,
+            "status": "up" if name in gateway.available else "down",
+            **({"demo": True} if provider.config.kind == "demo" else {}),
+        }
+        for name, provider in gateway.providers.items()
+    }
+    degraded = redis_ok is False or not database_ok or not gateway.available
+    body = {
+        "status": "degraded" if degraded else "ok",
+        "redis": redis_ok if redis_ok is not None else False,
+        "redisConfigured": redis_ok is not None,
+        "database": database_ok,
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "providers": providers,
+        "demo": gateway.router.demo_only,
+    }
+    return json_response(orjson.dumps(body), status_code=200)

@@ -1,0 +1,152 @@
+"""The request path for one chat completion, in order:
+
+    route -> upstream -> stream back -> record usage
+
+Every dialect (chat completions, the seed's API, later Anthropic Messages and
+Responses) calls `run_chat` with an OpenAI-shaped body and gets back either a
+response object or a `StreamRelay`; it only translates at its own edge.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from .errors import GatewayError
+from .pricing import cost_usd, format_cost
+from .runtime import Gateway
+from .streaming import StreamRelay
+from .tokens import estimate_messages_tokens, estimate_text_tokens
+from .types import JSON, Principal, RouteDecision, Usage, UsageEvent
+
+
+@dataclass
+class ChatCall:
+    """What the caller knows about the request besides its body."""
+
+    principal: Principal
+    endpoint: str = "/v1/chat/completions"
+    quality: str | None = None
+    client: str | None = None
+    conversation_id: str | None = None
+    request_id: str = field(default_factory=lambda: "req_" + uuid.uuid4().hex[:24])
+
+
+@dataclass
+class ChatOutcome:
+    decision: RouteDecision
+    headers: dict[str, str]
+    response: JSON | None = None
+    stream: StreamRelay | None = None
+
+
+def _event(call: ChatCall, body: JSON, decision: RouteDecision | None) -> UsageEvent:
+    event = UsageEvent(
+        request_id=call.request_id,
+        started_at=time.time(),
+        endpoint=call.endpoint,
+        project=call.principal.project,
+        token_id=call.principal.token_id,
+        client=call.client,
+        conversation_id=call.conversation_id,
+        requested_model=str(body.get("model") or "auto"),
+        stream=bool(body.get("stream")),
+    )
+    if decision is not None:
+        event.task = decision.task
+        event.complexity = decision.complexity
+        event.tier = decision.tier
+        event.routed_model = decision.model.id
+        event.provider = decision.provider
+        event.route_reasons = list(decision.reasons)
+    return event
+
+
+def _settle(event: UsageEvent, decision: RouteDecision, usage: Usage) -> str:
+    event.input_tokens = usage.input_tokens
+    event.output_tokens = usage.output_tokens
+    event.cached_tokens = usage.cached_tokens
+    event.cost_estimated = usage.estimated
+    cost = cost_usd(decision.model, usage)
+    event.cost_usd = float(cost)
+    return format_cost(cost)
+
+
+def _estimate(body: JSON, output_text: str) -> Usage:
+    return Usage(
+        input_tokens=estimate_messages_tokens(body.get("messages") or [], body.get("tools")),
+        output_tokens=estimate_text_tokens(output_text),
+        estimated=True,
+    )
+
+
+def _response_text(response: JSON) -> str:
+    parts = []
+    for choice in response.get("choices") or []:
+        message = choice.get("message") or {}
+        parts.append(message.get("content") or "")
+        for call in message.get("tool_calls") or []:
+            parts.append((call.get("function") or {}).get("arguments") or "")
+    return "".join(parts)
+
+
+def _publish(gateway: Gateway, event: UsageEvent) -> None:
+    event.latency_ms = (time.time() - event.started_at) * 1000
+    if gateway.usage is not None:
+        gateway.usage.publish(event)
+
+
+async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
+    try:
+        decision = gateway.router.route(body, quality=call.quality, principal=call.principal)
+    except GatewayError as error:
+        event = _event(call, body, None)
+        event.status, event.error_type = error.status_code, error.code or error.error_type
+        _publish(gateway, event)
+        raise
+    event = _event(call, body, decision)
+    headers = {"x-request-id": call.request_id, **decision.headers()}
+    provider = gateway.providers[decision.provider]
+    upstream_body = {**body, "model": decision.model.upstream_model}
+
+    if body.get("stream"):
+        client_options = body.get("stream_options") or {}
+        upstream_body["stream_options"] = {**client_options, "include_usage": True}
+
+        def on_end(relay: StreamRelay) -> None:
+            usage = relay.usage or _estimate(body, relay.output_text())
+            _settle(event, decision, usage)
+            event.ttft_ms = relay.ttft_ms
+            if relay.error is not None:
+                event.status, event.error_type = relay.error.status_code, relay.error.code or relay.error.error_type
+            elif relay.cancelled and not relay.completed:
+                event.status, event.error_type = 499, "client_disconnected"
+            _publish(gateway, event)
+
+        relay = StreamRelay(
+            provider.stream(upstream_body), include_usage=bool(client_options.get("include_usage")), on_end=on_end
+        )
+        try:
+            await relay.prefetch()
+        except GatewayError as error:
+            event.status, event.error_type = error.status_code, error.code or error.error_type
+            _publish(gateway, event)
+            raise
+        return ChatOutcome(decision, headers, stream=relay)
+
+    try:
+        response = await provider.complete(upstream_body)
+    except GatewayError as error:
+        event.status, event.error_type = error.status_code, error.code or error.error_type
+        _publish(gateway, event)
+        raise
+    usage = Usage.from_openai(response.get("usage"))
+    if usage is None:
+        usage = _estimate(body, _response_text(response))
+        response["usage"] = usage.to_openai()
+    headers["x-gateway-cost"] = _settle(event, decision, usage)
+    if usage.estimated:
+        headers["x-gateway-cost-estimated"] = "true"
+    _publish(gateway, event)
+    return ChatOutcome(decision, headers, response=response)

@@ -1,0 +1,167 @@
+"""The seam between the gateway and an upstream wire format.
+
+Every adapter speaks OpenAI chat completions to the rest of the gateway: it
+takes an OpenAI-shaped request body (with `model` already set to the upstream's
+own model name) and returns an OpenAI-shaped response or a stream of OpenAI
+chunk JSON payloads. httpx errors become gateway errors here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import orjson
+
+from ..config import ProviderConfig
+from ..errors import GatewayError, InvalidRequest, UpstreamError, UpstreamUnavailable
+from ..types import JSON
+
+
+class Provider:
+    """Base adapter: owns one shared `httpx.AsyncClient` with keep-alive."""
+
+    def __init__(self, name: str, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
+        self.name = name
+        self.config = config
+        self.client = client or httpx.AsyncClient(
+            base_url=config.base_url,
+            headers=self.auth_headers(),
+            timeout=httpx.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=60),
+        )
+
+    def auth_headers(self) -> dict[str, str]:
+        return dict(self.config.headers)
+
+    async def complete(self, body: JSON) -> JSON:
+        raise NotImplementedError
+
+    def stream(self, body: JSON) -> AsyncIterator[bytes]:
+        """Yield each OpenAI chunk as JSON bytes, without the `data: ` framing."""
+        raise NotImplementedError
+
+    async def passthrough(self, path: str, body: JSON) -> JSON:
+        raise InvalidRequest(f"provider {self.name!r} does not serve {path}", code="unsupported_endpoint")
+
+    async def check(self) -> bool:
+        """Cheap liveness probe used at start-up and by /health."""
+        return True
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # -- helpers shared by the HTTP adapters ---------------------------------
+
+    async def post_json(self, path: str, body: JSON) -> JSON:
+        with translate_transport_errors(self.name):
+            response = await self.client.post(path, content=orjson.dumps(body), headers=_JSON_HEADERS)
+        if response.status_code >= 400:
+            raise self.upstream_error(response.status_code, response.content, response.headers)
+        try:
+            parsed = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(
+                f"{self.name} answered with a body that is not JSON",
+                status_code=502,
+                provider=self.name,
+                code="upstream_bad_response",
+            ) from None
+        if not isinstance(parsed, dict):
+            raise UpstreamError(f"{self.name} answered with unexpected JSON", status_code=502, provider=self.name)
+        return parsed
+
+    @asynccontextmanager
+    async def open_stream(self, path: str, body: JSON) -> AsyncIterator[httpx.Response]:
+        with translate_transport_errors(self.name):
+            request = self.client.build_request("POST", path, content=orjson.dumps(body), headers=_SSE_HEADERS)
+            response = await self.client.send(request, stream=True)
+        try:
+            if response.status_code >= 400:
+                with translate_transport_errors(self.name):
+                    content = await response.aread()
+                raise self.upstream_error(response.status_code, content, response.headers)
+            yield response
+        finally:
+            await response.aclose()
+
+    def upstream_error(self, status: int, content: bytes, headers: httpx.Headers) -> UpstreamError:
+        message, code = _error_message(content)
+        passed_headers = {}
+        if "retry-after" in headers:
+            passed_headers["Retry-After"] = headers["retry-after"]
+        return UpstreamError(
+            f"{self.name} returned HTTP {status}: {message}",
+            status_code=status,
+            provider=self.name,
+            code=code or ("rate_limit_exceeded" if status == 429 else f"upstream_{status}"),
+            error_type="rate_limit_error" if status == 429 else ("invalid_request_error" if status < 500 else "upstream_error"),
+            headers=passed_headers,
+        )
+
+
+_JSON_HEADERS = {"content-type": "application/json"}
+_SSE_HEADERS = {"content-type": "application/json", "accept": "text/event-stream"}
+
+
+def _error_message(content: bytes) -> tuple[str, str | None]:
+    try:
+        parsed = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        text = content.decode("utf-8", "replace").strip()
+        return (text[:300] or "no details"), None
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    if isinstance(error, dict):
+        code = error.get("code") or error.get("type")
+        return str(error.get("message") or error), (str(code) if code else None)
+    if isinstance(error, str):
+        return error, None
+    return str(parsed)[:300], None
+
+
+class translate_transport_errors:
+    """Turn httpx's transport failures into gateway errors a client can act on."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if exc is None or isinstance(exc, GatewayError):
+            return False
+        if isinstance(exc, httpx.TimeoutException):
+            raise UpstreamUnavailable(
+                f"{self.provider} did not answer in time ({type(exc).__name__})",
+                provider=self.provider,
+                status_code=504,
+                code="upstream_timeout",
+            ) from None
+        if isinstance(exc, httpx.TransportError):
+            raise UpstreamUnavailable(
+                f"cannot reach {self.provider}: {type(exc).__name__}",
+                provider=self.provider,
+            ) from None
+        return False
+
+
+async def iter_sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
+    """Yield the `data:` payload of each server-sent event as it arrives.
+
+    Splitting bytes ourselves avoids decoding and re-encoding every line.
+    """
+    buffer = b""
+    async for piece in response.aiter_bytes():
+        buffer += piece
+        while True:
+            end = buffer.find(b"\n")
+            if end < 0:
+                break
+            line = buffer[:end].rstrip(b"\r")
+            buffer = buffer[end + 1 :]
+            if line.startswith(b"data:"):
+                yield line[5:].lstrip(b" ")
+    if buffer.startswith(b"data:"):
+        yield buffer[5:].strip()

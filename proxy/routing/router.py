@@ -1,0 +1,129 @@
+"""Turn the `model` a client sent into a concrete model, a tier and reasons.
+
+Built once per config (tables are precomputed here, not per request) and
+called in-process on every request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import TASKS, TIERS, Config, ModelConfig, Task, Tier
+from ..errors import NotFound, ServiceUnavailable
+from ..types import Classification, Principal, RouteDecision
+from .classify import classify
+
+VIRTUAL_MODELS: tuple[str, ...] = ("auto", *TIERS, *TASKS)
+
+
+def tier_index(tier: Tier) -> int:
+    return TIERS.index(tier)
+
+
+class Router:
+    def __init__(self, config: Config, available_providers: set[str]) -> None:
+        self.config = config
+        self.routing = config.routing
+        usable = [m for m in config.models if m.enabled and m.provider in available_providers]
+        real = [m for m in usable if config.providers[m.provider].kind != "demo"]
+        # The demo model answers only when nothing real can.
+        self.demo_only = not real
+        self.routable: tuple[ModelConfig, ...] = tuple(real or usable)
+        self.by_id: dict[str, ModelConfig] = {m.id: m for m in usable}
+        self.by_tier: dict[Tier, tuple[ModelConfig, ...]] = {
+            tier: tuple(sorted((m for m in self.routable if m.tier == tier), key=_price_key)) for tier in TIERS
+        }
+
+    # -- public --------------------------------------------------------------
+
+    def route(self, body: dict[str, Any], *, quality: str | None = None, principal: Principal | None = None) -> RouteDecision:
+        requested = body.get("model") or "auto"
+        if not isinstance(requested, str):
+            requested = "auto"
+        target = self.routing.aliases.get(requested, requested)
+        reasons: list[str] = [f"alias:{requested}->{target}"] if target != requested else []
+
+        concrete = self.by_id.get(target)
+        if concrete is not None and target not in VIRTUAL_MODELS:
+            found = classify(body, quality)
+            reasons.append("model:explicit")
+            return RouteDecision(requested, concrete, found.task, found.complexity, concrete.tier, tuple(reasons), (concrete,))
+        if target not in VIRTUAL_MODELS:
+            configured = self.config.model(target)
+            if configured is not None:
+                raise ServiceUnavailable(
+                    f"model {target!r} is configured but its provider {configured.provider!r} is not available "
+                    "(missing API key, disabled, or not answering)",
+                    code="model_unavailable",
+                )
+            raise NotFound(
+                f"The model {requested!r} does not exist on this gateway. GET /v1/models lists the models you can use "
+                "(or send 'auto' to let the gateway choose).",
+                param="model",
+                code="model_not_found",
+            )
+
+        found = classify(body, quality)
+        reasons.extend(found.reasons)
+        task: Task = found.task
+        if target in TASKS:
+            task = target  # type: ignore[assignment]
+            reasons.append(f"task:requested_{target}")
+        if target in TIERS:
+            tier: Tier = target  # type: ignore[assignment]
+            reasons.append(f"tier:requested_{target}")
+        else:
+            tier = self._tier_for(task, found)
+            if tier_index(tier) < tier_index(self.routing.default_tier):
+                tier = self.routing.default_tier
+                reasons.append(f"tier:floor_{tier}")
+        ceiling = self.max_tier(principal)
+        if tier_index(tier) > tier_index(ceiling):
+            reasons.append(f"tier:capped_{tier}->{ceiling}")
+            tier = ceiling
+        model, chosen_tier, candidates = self.pick(task, tier, ceiling)
+        if chosen_tier != tier:
+            reasons.append(f"tier:empty_{tier}->{chosen_tier}")
+        return RouteDecision(requested, model, task, found.complexity, chosen_tier, tuple(reasons), candidates)
+
+    def max_tier(self, principal: Principal | None) -> Tier:
+        ceiling = self.routing.max_tier
+        if principal and principal.max_tier and tier_index(principal.max_tier) < tier_index(ceiling):
+            ceiling = principal.max_tier
+        return ceiling
+
+    def pick(self, task: Task, tier: Tier, ceiling: Tier) -> tuple[ModelConfig, Tier, tuple[ModelConfig, ...]]:
+        """Cheapest fitting model at `tier`; if that tier is empty, the nearest one up to the ceiling, then down."""
+        start = tier_index(tier)
+        order = list(range(start, tier_index(ceiling) + 1)) + list(range(start - 1, -1, -1))
+        for index in order:
+            candidates = self.candidates(task, TIERS[index])
+            if candidates:
+                return candidates[0], TIERS[index], candidates
+        raise ServiceUnavailable(
+            "no model is available for this request: configure a provider key or enable a model "
+            f"at or below tier {ceiling}",
+        )
+
+    def candidates(self, task: Task, tier: Tier) -> tuple[ModelConfig, ...]:
+        in_tier = self.by_tier[tier]
+        fitting = [m for m in in_tier if task in m.tasks] or list(in_tier)
+        preferred = self.routing.task_models.get(task, ())
+        if preferred:
+            rank = {name: i for i, name in enumerate(preferred)}
+            fitting.sort(key=lambda m: (rank.get(m.id, len(rank)), _price_key(m)))
+        return tuple(fitting)
+
+    def _tier_for(self, task: Task, found: Classification) -> Tier:
+        """First matching YAML rule, else the complexity's default tier."""
+        for rule in self.routing.rules:
+            if (rule.task is None or rule.task == task) and (rule.complexity is None or rule.complexity == found.complexity):
+                return rule.tier
+        return self.routing.complexity_tiers[found.complexity]
+
+    def list_models(self) -> list[ModelConfig]:
+        return list(self.by_id.values()) if self.demo_only else [m for m in self.by_id.values() if m in self.routable]
+
+
+def _price_key(model: ModelConfig) -> float:
+    return model.price.input + model.price.output

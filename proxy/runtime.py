@@ -1,0 +1,87 @@
+"""The live objects a running gateway owns, built once in the app's lifespan.
+
+Nothing here is a module global: `create_app(config)` builds a `Gateway` on
+start-up and closes it on shutdown, and endpoints reach it through
+`request.app.state.gateway`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from .config import Config
+from .providers import Provider, build_providers
+from .routing import Router
+from .usage import UsageWriter
+
+log = logging.getLogger("proxy")
+
+
+@dataclass
+class Gateway:
+    config: Config
+    providers: dict[str, Provider]
+    available: set[str]
+    router: Router
+    usage: UsageWriter | None
+    redis: aioredis.Redis | None
+    started_at: float = field(default_factory=time.time)
+
+    @classmethod
+    async def start(cls, config: Config) -> Gateway:
+        providers = build_providers(config)
+        probes = {name: p for name, p in providers.items() if p.config.probe}
+        results = await asyncio.gather(*(p.check() for p in probes.values()))
+        available = {name for name in providers if name not in probes}
+        available |= {name for name, ok in zip(probes, results, strict=True) if ok}
+        for name in set(providers) - available:
+            log.info("provider %s did not answer at %s; not routing to it", name, providers[name].config.base_url)
+        redis_client = aioredis.from_url(config.redis_url) if config.redis_url else None
+        data_dir = Path(config.server.data_dir)
+        usage = UsageWriter(data_dir / "usage.duckdb")
+        gateway = cls(config, providers, available, Router(config, available), usage, redis_client)
+        log.info("%s", gateway.banner())
+        return gateway
+
+    async def close(self) -> None:
+        await asyncio.gather(*(p.aclose() for p in self.providers.values()), return_exceptions=True)
+        if self.usage is not None:
+            await asyncio.to_thread(self.usage.close)
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    async def redis_ok(self) -> bool | None:
+        if self.redis is None:
+            return None
+        try:
+            return bool(await asyncio.wait_for(self.redis.ping(), timeout=1.0))
+        except (RedisError, OSError, TimeoutError):
+            return False
+
+    def banner(self) -> str:
+        config = self.config
+        used = sorted({m.provider for m in self.router.list_models()})
+        lines = [
+            f"AI MCP Gateway on http://{config.server.host}:{config.server.port}  (config: {config.source})",
+            f"  providers: {', '.join(used) or 'none'}",
+            f"  models:    {', '.join(m.id for m in self.router.list_models())}",
+            f"  redis:     {_redact(config.redis_url) if config.redis_url else 'not configured'}",
+            f"  usage log: {Path(config.server.data_dir) / 'usage.duckdb'}",
+        ]
+        if self.router.demo_only:
+            lines.append("  NOTE: no provider key and no Ollama found; answering with the built-in 'demo' model ($0).")
+        return "\n".join(lines)
+
+
+def _redact(url: str | None) -> str:
+    if not url or "@" not in url:
+        return url or ""
+    scheme, rest = url.split("://", 1) if "://" in url else ("", url)
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"

@@ -1,0 +1,111 @@
+"""Relay an upstream's OpenAI chunks to the client as SSE, as they come.
+
+Chunks are forwarded as the bytes the adapter produced; only a chunk that
+carries usage is parsed (to record it, and to drop it when the client did not
+ask for usage). Once bytes have gone out, an error travels as an SSE error
+event and the stream ends: it is never silently restarted elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+import orjson
+
+from .errors import GatewayError, sse_error_event
+from .types import JSON, Usage
+
+log = logging.getLogger("proxy.streaming")
+
+DONE = b"data: [DONE]\n\n"
+StreamEnd = Callable[["StreamRelay"], None]
+
+
+class StreamRelay:
+    """An async iterable of SSE frames with the first upstream chunk prefetched.
+
+    Prefetching lets an upstream that fails before its first byte be answered
+    with a proper HTTP status instead of a 200 followed by an error event.
+    """
+
+    def __init__(self, chunks: AsyncIterator[bytes], *, include_usage: bool, on_end: StreamEnd) -> None:
+        self._chunks = chunks
+        self.include_usage = include_usage
+        self.on_end = on_end
+        self.started = time.perf_counter()
+        self.first_chunk_at: float | None = None
+        self.usage: Usage | None = None
+        self.error: GatewayError | None = None
+        self.completed = False
+        self.cancelled = False
+        self.payloads: list[bytes] = []
+        self._first: bytes | None = None
+
+    async def prefetch(self) -> None:
+        """Pull the first chunk; upstream errors raised here become HTTP errors."""
+        try:
+            self._first = await anext(self._chunks)
+        except StopAsyncIteration:
+            self._first = None
+        except BaseException:
+            await self._chunks.aclose()  # type: ignore[attr-defined]
+            raise
+        self.first_chunk_at = time.perf_counter()
+
+    def _frame(self, data: bytes) -> bytes | None:
+        self.payloads.append(data)
+        if b'"usage"' in data and b'"usage":null' not in data and b'"usage": null' not in data:
+            try:
+                parsed: JSON = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                return b"data: " + data + b"\n\n"
+            found = Usage.from_openai(parsed.get("usage"))
+            if found is not None:
+                self.usage = found
+                if not parsed.get("choices") and not self.include_usage:
+                    return None
+        return b"data: " + data + b"\n\n"
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            if self._first is not None:
+                frame = self._frame(self._first)
+                if frame is not None:
+                    yield frame
+                async for data in self._chunks:
+                    frame = self._frame(data)
+                    if frame is not None:
+                        yield frame
+            self.completed = True
+            yield DONE
+        except GatewayError as error:
+            self.error = error
+            log.warning("stream ended by upstream error: %s", error.message)
+            yield sse_error_event(error)
+        except BaseException:
+            self.cancelled = True
+            raise
+        finally:
+            await self._chunks.aclose()  # type: ignore[attr-defined]
+            self.on_end(self)
+
+    @property
+    def ttft_ms(self) -> float | None:
+        return None if self.first_chunk_at is None else (self.first_chunk_at - self.started) * 1000
+
+    def output_text(self) -> str:
+        """Concatenated content of the stream, for estimating usage when none was sent."""
+        parts: list[str] = []
+        for data in self.payloads:
+            try:
+                chunk = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                continue
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") or {}
+                parts.append(delta.get("content") or "")
+                for call in delta.get("tool_calls") or []:
+                    parts.append((call.get("function") or {}).get("arguments") or "")
+        return "".join(parts)

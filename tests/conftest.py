@@ -1,0 +1,104 @@
+"""Shared fixtures: fake upstreams, a gateway under real uvicorn, SDK clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from proxy import Config, config_from_dict, create_app
+from tests.fakes import FakeUpstream, ServerThread, fake_anthropic, fake_openai
+
+
+def base_config(openai_url: str, anthropic_url: str | None, data_dir: Path, **overrides: Any) -> dict[str, Any]:
+    """A config with a model per tier over the fake upstreams."""
+    providers: dict[str, Any] = {
+        "fakeai": {"kind": "openai", "base_url": openai_url + "/v1", "api_key": "sk-fake-upstream",
+                   "supports_embeddings": True, "supports_completions": True, "timeout_seconds": 5},
+    }
+    models: list[dict[str, Any]] = [
+        {"id": "free-small", "provider": "fakeai", "tier": "L0", "price": {"input": 0, "output": 0}},
+        {"id": "cheap-mini", "provider": "fakeai", "tier": "L1", "price": {"input": 0.15, "output": 0.60, "cached_input": 0.075}},
+        {"id": "premium-max", "provider": "fakeai", "tier": "L3", "price": {"input": 15, "output": 75}},
+    ]
+    if anthropic_url:
+        providers["fakeanthropic"] = {"kind": "anthropic", "base_url": anthropic_url, "api_key": "sk-ant-fake", "timeout_seconds": 5}
+        models.append({"id": "claude-mid", "provider": "fakeanthropic", "tier": "L2", "price": {"input": 3, "output": 15}})
+    else:
+        models.append({"id": "mid-large", "provider": "fakeai", "tier": "L2", "price": {"input": 2.5, "output": 10}})
+    raw: dict[str, Any] = {
+        "server": {"data_dir": str(data_dir)},
+        "providers": providers,
+        "models": models,
+        "routing": {"aliases": {"gpt-4o": "cheap-mini", "gpt-4": "L2"}},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(raw.get(key), dict):
+            raw[key] = {**raw[key], **value}
+        else:
+            raw[key] = value
+    return raw
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeUpstream]:
+    with fake_openai() as state:
+        yield state
+
+
+@pytest.fixture
+def anthropic_upstream() -> Iterator[FakeUpstream]:
+    with fake_anthropic() as state:
+        yield state
+
+
+@contextmanager
+def running_gateway(config: Config) -> Iterator[ServerThread]:
+    server = ServerThread(create_app(config)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def start_gateway() -> Iterator[Callable[[dict[str, Any]], ServerThread]]:
+    """Start gateways from raw config dicts; all are stopped after the test."""
+    servers: list[ServerThread] = []
+
+    def start(raw: dict[str, Any]) -> ServerThread:
+        server = ServerThread(create_app(config_from_dict(raw, env={}))).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def gateway(start_gateway: Callable[[dict[str, Any]], ServerThread], upstream: FakeUpstream,
+            anthropic_upstream: FakeUpstream, tmp_path: Path) -> ServerThread:
+    return start_gateway(base_config(upstream.url, anthropic_upstream.url, tmp_path))
+
+
+@pytest.fixture
+def client(gateway: ServerThread) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=gateway.url + "/v1", api_key="unused", max_retries=0, timeout=10) as sdk:
+        yield sdk
+
+
+def assert_error_shape(body: Any, *, code: str | None = None) -> dict[str, Any]:
+    """Every error the gateway sends has exactly OpenAI's four keys (plus optional extras)."""
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    error = body["error"]
+    assert {"message", "type", "param", "code"} <= set(error), error
+    assert isinstance(error["message"], str) and error["message"]
+    assert "Traceback" not in error["message"]
+    if code is not None:
+        assert error["code"] == code, error
+    return error

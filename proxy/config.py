@@ -121,6 +121,9 @@ class RoutingConfig(_Frozen):
 class Config(_Frozen):
     server: ServerConfig = ServerConfig()
     redis_url: str | None = None
+    # Every Redis key the gateway writes starts with this, so several gateways
+    # (or test runs) can share one Redis without seeing each other's state.
+    redis_prefix: str = "aigw:"
     providers: dict[str, ProviderConfig] = {}
     models: tuple[ModelConfig, ...] = ()
     routing: RoutingConfig = RoutingConfig()
@@ -200,6 +203,8 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
         server["data_dir"] = env["DATA_DIR"]
     if env.get("REDIS_URL"):
         raw["redis_url"] = env["REDIS_URL"]
+    if env.get("REDIS_PREFIX"):
+        raw["redis_prefix"] = env["REDIS_PREFIX"]
     if "DEFAULT_LAYER" in env:
         routing["default_tier"] = env["DEFAULT_LAYER"]
     if "MAX_ESCALATION_LAYER" in env:

@@ -44,6 +44,27 @@ def base_config(openai_url: str, anthropic_url: str | None, data_dir: Path, **ov
     return raw
 
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the real Redis; its keys are deleted afterwards."""
+    import uuid
+
+    import redis
+
+    prefix = f"aigw-test-{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 @pytest.fixture
 def upstream() -> Iterator[FakeUpstream]:
     with fake_openai() as state:

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 Tier = Literal["L0", "L1", "L2", "L3"]
 Task = Literal["chat", "code", "analyze", "create_project"]
@@ -42,6 +49,9 @@ class ServerConfig(_Frozen):
     data_dir: str = "./data"
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Bearer token for the admin API and dashboard (AIGW_ADMIN_TOKEN). Unset: one
+    # is generated on first start and kept in `data_dir/admin_token` (mode 0600).
+    admin_token: str | None = None
 
 
 class ProviderConfig(_Frozen):
@@ -199,6 +209,8 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
         server["port"] = int(env["API_PORT"])
     if "LOG_LEVEL" in env:
         server["log_level"] = env["LOG_LEVEL"].lower()
+    if env.get("AIGW_ADMIN_TOKEN"):
+        server["admin_token"] = env["AIGW_ADMIN_TOKEN"]
     if "DATA_DIR" in env:
         server["data_dir"] = env["DATA_DIR"]
     if env.get("REDIS_URL"):

@@ -17,7 +17,7 @@ from .errors import GatewayError
 from .pricing import cost_usd, format_cost
 from .runtime import Gateway
 from .streaming import StreamRelay
-from .tokens import estimate_messages_tokens, estimate_text_tokens
+from .tokencount import estimate_messages_tokens, estimate_text_tokens
 from .types import JSON, Principal, RouteDecision, Usage, UsageEvent
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from .auth import admin_token
 from .config import Config
 from .providers import Provider, build_providers
 from .routing import Router
@@ -32,6 +33,7 @@ class Gateway:
     router: Router
     usage: UsageWriter | None
     redis: aioredis.Redis | None
+    admin_token: str
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -46,7 +48,7 @@ class Gateway:
         redis_client = aioredis.from_url(config.redis_url) if config.redis_url else None
         data_dir = Path(config.server.data_dir)
         usage = UsageWriter(data_dir / "usage.duckdb")
-        gateway = cls(config, providers, available, Router(config, available), usage, redis_client)
+        gateway = cls(config, providers, available, Router(config, available), usage, redis_client, admin_token(config))
         log.info("%s", gateway.banner())
         return gateway
 
@@ -74,6 +76,8 @@ class Gateway:
             f"  models:    {', '.join(m.id for m in self.router.list_models())}",
             f"  redis:     {_redact(config.redis_url) if config.redis_url else 'not configured'}",
             f"  usage log: {Path(config.server.data_dir) / 'usage.duckdb'}",
+            "  admin:     "
+            + ("token from config" if config.server.admin_token else f"token in {Path(config.server.data_dir) / 'admin_token'}"),
         ]
         if self.router.demo_only:
             lines.append("  NOTE: no provider key and no Ollama found; answering with the built-in 'demo' model ($0).")

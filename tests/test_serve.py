@@ -86,7 +86,7 @@ def test_ollama_is_used_when_it_answers(tmp_path: Path) -> None:
 def test_bad_config_exits_with_a_clear_message(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text("routing:\n  default_tier: L9\n")
     result = subprocess.run(
-        [sys.executable, "-m", "proxy", "serve"], cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "proxy", "serve"], cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=30, check=False
     )
     assert result.returncode == 2
     assert "routing.default_tier" in result.stderr and "Traceback" not in result.stderr

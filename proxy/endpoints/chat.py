@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
 
 from ..auth import authenticate
 from ..pipeline import ChatCall, run_chat
@@ -38,3 +39,9 @@ async def chat_completions(request: Request) -> Response:
             outcome.stream, media_type="text/event-stream", headers={**SSE_HEADERS, **outcome.headers}
         )
     return json_response(orjson.dumps(outcome.response), headers=outcome.headers)
+
+
+ROUTES = [
+    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/chat/completions", chat_completions, methods=["POST"]),
+]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from .chat import gateway_of, json_response
 
@@ -34,3 +35,6 @@ async def health(request: Request) -> Response:
         "demo": gateway.router.demo_only,
     }
     return json_response(orjson.dumps(body), status_code=200)
+
+
+ROUTES = [Route("/health", health, methods=["GET"])]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from ..config import TASKS, TIERS
 from .chat import gateway_of, json_response
 
-_DESCRIPTIONS = {
+_DESCRIPTIONS: dict[str, str] = {
     "auto": "Let the gateway classify the request and pick the cheapest tier that fits.",
     **{tier: f"Cheapest healthy model in tier {tier}." for tier in TIERS},
     **{task: f"Classify complexity, route as a {task} task." for task in TASKS},
@@ -42,3 +43,9 @@ async def list_models(request: Request) -> Response:
             entry["description"] = "Built-in demo model: deterministic canned text, $0. Configure a provider for real answers."
         data.append(entry)
     return json_response(orjson.dumps({"object": "list", "data": data}))
+
+
+ROUTES = [
+    Route("/v1/models", list_models, methods=["GET"]),
+    Route("/models", list_models, methods=["GET"]),
+]

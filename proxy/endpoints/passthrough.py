@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from ..errors import InvalidRequest, NotFound
 from ..requests import check_types, read_json
@@ -19,7 +20,7 @@ def _handler(path: str, capability: str) -> Callable[[Request], Awaitable[Respon
         body = await read_json(request, gateway.config.server.max_body_bytes)
         check_types(body)
         model_id = body.get("model")
-        if not model_id:
+        if not model_id or not isinstance(model_id, str):
             raise InvalidRequest("'model' is required", param="model", code="missing_required_parameter")
         if body.get("stream"):
             raise InvalidRequest(f"streaming is not supported on {path}", param="stream")
@@ -47,3 +48,9 @@ def _handler(path: str, capability: str) -> Callable[[Request], Awaitable[Respon
 
 completions = _handler("/completions", "supports_completions")
 embeddings = _handler("/embeddings", "supports_embeddings")
+
+
+ROUTES = [
+    Route("/v1/completions", completions, methods=["POST"]),
+    Route("/v1/embeddings", embeddings, methods=["POST"]),
+]

@@ -25,7 +25,7 @@ class AnthropicProvider(Provider):
         response = await self.post_json("/v1/messages", fmt.request_to_anthropic(body))
         return fmt.response_to_openai(response)
 
-    async def stream(self, body: JSON) -> AsyncIterator[bytes]:  # type: ignore[override]
+    async def stream(self, body: JSON) -> AsyncIterator[bytes]:
         translator = fmt.StreamTranslator()
         async with self.open_stream("/v1/messages", fmt.request_to_anthropic({**body, "stream": True})) as response:
             with translate_transport_errors(self.name):

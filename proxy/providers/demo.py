@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import orjson
 
 from ..config import ProviderConfig
-from ..tokens import estimate_messages_tokens, estimate_text_tokens
+from ..tokencount import estimate_messages_tokens, estimate_text_tokens
 from ..types import JSON
 from .base import Provider
 
@@ -76,7 +76,7 @@ class DemoProvider(Provider):
             "usage": self._usage(body, text),
         }
 
-    async def stream(self, body: JSON) -> AsyncIterator[bytes]:  # type: ignore[override]
+    async def stream(self, body: JSON) -> AsyncIterator[bytes]:
         text = demo_answer(body)
         base = {
             "id": "chatcmpl-demo-" + hashlib.sha1(text.encode()).hexdigest()[:12],

@@ -20,7 +20,7 @@ class OpenAIProvider(Provider):
     async def complete(self, body: JSON) -> JSON:
         return await self.post_json("/chat/completions", body)
 
-    async def stream(self, body: JSON) -> AsyncIterator[bytes]:  # type: ignore[override]
+    async def stream(self, body: JSON) -> AsyncIterator[bytes]:
         async with self.open_stream("/chat/completions", body) as response:
             with translate_transport_errors(self.name):
                 async for data in iter_sse_data(response):

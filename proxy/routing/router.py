@@ -67,10 +67,10 @@ class Router:
         reasons.extend(found.reasons)
         task: Task = found.task
         if target in TASKS:
-            task = target  # type: ignore[assignment]
+            task = target
             reasons.append(f"task:requested_{target}")
         if target in TIERS:
-            tier: Tier = target  # type: ignore[assignment]
+            tier: Tier = target
             reasons.append(f"tier:requested_{target}")
         else:
             tier = self._tier_for(task, found)

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from .config import Config
+from .config import Config, load_config
 from .endpoints import chat, health, models, passthrough
 from .errors import GatewayError
 from .runtime import Gateway
@@ -53,6 +53,11 @@ ENDPOINT_MODULES = (chat, models, passthrough, health)
 
 def routes() -> list[BaseRoute]:
     return [route for module in ENDPOINT_MODULES for route in module.ROUTES]
+
+
+def app_from_env() -> Starlette:
+    """App factory for `uvicorn --factory` workers: each worker loads the config itself."""
+    return create_app(load_config())
 
 
 def create_app(config: Config) -> Starlette:

@@ -205,6 +205,8 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     providers: dict[str, Any] = raw.setdefault("providers", {})
     models: list[dict[str, Any]] = raw.setdefault("models", [])
 
+    if env.get("AIGW_HOST"):
+        server["host"] = env["AIGW_HOST"]
     if "API_PORT" in env:
         server["port"] = int(env["API_PORT"])
     if "LOG_LEVEL" in env:

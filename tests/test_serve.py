@@ -90,3 +90,13 @@ def test_bad_config_exits_with_a_clear_message(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "routing.default_tier" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_several_workers_without_redis_are_refused(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "proxy", "serve", "--workers", "2"],
+        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=30, check=False,
+    )
+    assert result.returncode == 2
+    assert "--workers 2 needs REDIS_URL" in result.stderr
+

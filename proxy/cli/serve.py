@@ -8,6 +8,8 @@ import os
 import signal
 import sys
 
+from starlette.applications import Starlette
+
 from ..config import ConfigError, find_config_path, load_config
 
 
@@ -56,15 +58,16 @@ def run(args: argparse.Namespace) -> int:
     # no-op handler turns that into a clean exit 0 after a graceful stop.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda *_: None)
-    options = {
-        "host": config.server.host,
-        "port": config.server.port,
-        "log_level": config.server.log_level,
-        "access_log": False,
-        "timeout_graceful_shutdown": 30,
-    }
-    if args.workers > 1:
-        uvicorn.run("proxy.app:app_from_env", factory=True, workers=args.workers, **options)
-    else:
-        uvicorn.run(create_app(config), **options)
+    # Several workers need an import string so each process builds its own app.
+    app: str | Starlette = "proxy.app:app_from_env" if args.workers > 1 else create_app(config)
+    uvicorn.run(
+        app,
+        factory=args.workers > 1,
+        workers=args.workers if args.workers > 1 else None,
+        host=config.server.host,
+        port=config.server.port,
+        log_level=config.server.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
     return 0

@@ -128,6 +128,44 @@ class RoutingConfig(_Frozen):
     cross_check: bool = False
 
 
+CacheMode = Literal["auto", "always", "never"]
+
+
+class CacheRule(_Frozen):
+    """First matching rule decides how answers are cached; unset fields match anything."""
+
+    project: str | None = None
+    task: Task | None = None
+    tier: Tier | None = None
+    model: str | None = None
+    # auto: only deterministic requests (temperature 0 or a seed, n <= 1);
+    # always: every successful answer; never: not even with `x-gateway-cache: force`.
+    mode: CacheMode
+
+
+class CacheConfig(_Frozen):
+    enabled: bool = True
+    ttl_seconds: int = Field(3600, gt=0)
+    # In-process LRU (used when redis_url is unset): total bytes of stored answers.
+    memory_max_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    max_entry_bytes: int = Field(1024 * 1024, gt=0)
+    rules: tuple[CacheRule, ...] = ()
+
+
+class UsageConfig(_Frozen):
+    """The DuckDB usage log and the read-only SQL over it."""
+
+    enabled: bool = True
+    batch_size: int = Field(500, gt=0)
+    flush_interval_seconds: float = Field(0.25, gt=0)
+    # Events held in memory while DuckDB (or Redis) is slow; beyond this they
+    # are spilled to data_dir/usage-spill and written later, never dropped.
+    max_pending: int = Field(10_000, gt=0)
+    sql_max_rows: int = Field(1000, gt=0)
+    sql_timeout_seconds: float = Field(10.0, gt=0)
+    sql_max_chars: int = Field(10_000, gt=0)
+
+
 class Config(_Frozen):
     server: ServerConfig = ServerConfig()
     redis_url: str | None = None
@@ -137,6 +175,8 @@ class Config(_Frozen):
     providers: dict[str, ProviderConfig] = {}
     models: tuple[ModelConfig, ...] = ()
     routing: RoutingConfig = RoutingConfig()
+    cache: CacheConfig = CacheConfig()
+    usage: UsageConfig = UsageConfig()
     source: str = "<embedded defaults>"
 
     @field_validator("models")

@@ -1,6 +1,6 @@
 """The request path for one chat completion, in order:
 
-    route -> upstream -> stream back -> record usage
+    route -> cache lookup -> upstream -> stream back (cache store) -> record usage
 
 Every dialect (chat completions, the seed's API, later Anthropic Messages and
 Responses) calls `run_chat` with an OpenAI-shaped body and gets back either a
@@ -13,6 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from .cache import CachedAnswer, Directive
 from .errors import GatewayError
 from .pricing import cost_usd, format_cost
 from .runtime import Gateway
@@ -30,6 +31,7 @@ class ChatCall:
     quality: str | None = None
     client: str | None = None
     conversation_id: str | None = None
+    cache: Directive = "default"
     request_id: str = field(default_factory=lambda: "req_" + uuid.uuid4().hex[:24])
 
 
@@ -73,6 +75,36 @@ def _settle(event: UsageEvent, decision: RouteDecision, usage: Usage) -> str:
     return format_cost(cost)
 
 
+def _settle_hit(event: UsageEvent, decision: RouteDecision, usage: Usage) -> None:
+    """A cached answer costs nothing; what it would have cost is logged as saved."""
+    _settle(event, decision, usage)
+    event.cache_hit = True
+    event.cache_saved_usd = event.cost_usd
+    event.cost_usd = 0.0
+
+
+async def _replay(gateway: Gateway, body: JSON, decision: RouteDecision, event: UsageEvent,
+                  headers: dict[str, str], cached: CachedAnswer) -> ChatOutcome:
+    headers["x-gateway-cost"] = "0"
+    if body.get("stream"):
+        client_options = body.get("stream_options") or {}
+
+        def on_end(relay: StreamRelay) -> None:
+            _settle_hit(event, decision, relay.usage or cached.usage or _estimate(body, relay.output_text()))
+            event.ttft_ms = relay.ttft_ms
+            if relay.cancelled and not relay.completed:
+                event.status, event.error_type = 499, "client_disconnected"
+            _publish(gateway, event)
+
+        relay = StreamRelay(cached.replay(), include_usage=bool(client_options.get("include_usage")), on_end=on_end)
+        await relay.prefetch()
+        return ChatOutcome(decision, headers, stream=relay)
+    response = cached.response or {}
+    _settle_hit(event, decision, cached.usage or _estimate(body, _response_text(response)))
+    _publish(gateway, event)
+    return ChatOutcome(decision, headers, response=response)
+
+
 def _estimate(body: JSON, output_text: str) -> Usage:
     return Usage(
         input_tokens=estimate_messages_tokens(body.get("messages") or [], body.get("tools")),
@@ -107,6 +139,16 @@ async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
         raise
     event = _event(call, body, decision)
     headers = {"x-request-id": call.request_id, **decision.headers()}
+
+    # Cache lookup: a stored answer to this exact request is replayed at $0.
+    plan = gateway.cache.plan(body, decision, call.principal.project, call.cache)
+    cached = await gateway.cache.get(plan)
+    headers["x-gateway-cache"] = "hit" if cached is not None else "miss"
+    if plan.skip is not None:
+        headers["x-gateway-cache-skip"] = plan.skip
+    if cached is not None:
+        return await _replay(gateway, body, decision, event, headers, cached)
+
     provider = gateway.providers[decision.provider]
     upstream_body = {**body, "model": decision.model.upstream_model}
 
@@ -124,8 +166,11 @@ async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
                 event.status, event.error_type = 499, "client_disconnected"
             _publish(gateway, event)
 
+        chunks = provider.stream(upstream_body)
+        if plan.write:
+            chunks = gateway.cache.tee(plan, chunks)  # cache store: after the last chunk, before [DONE]
         relay = StreamRelay(
-            provider.stream(upstream_body), include_usage=bool(client_options.get("include_usage")), on_end=on_end
+            chunks, include_usage=bool(client_options.get("include_usage")), on_end=on_end
         )
         try:
             await relay.prefetch()
@@ -148,5 +193,7 @@ async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
     headers["x-gateway-cost"] = _settle(event, decision, usage)
     if usage.estimated:
         headers["x-gateway-cost-estimated"] = "true"
+    # Cache store: the answer as sent, for the next identical request.
+    await gateway.cache.put(plan, CachedAnswer(usage, response=response))
     _publish(gateway, event)
     return ChatOutcome(decision, headers, response=response)

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from .auth import admin_token
+from .cache import ResponseCache
 from .config import Config
 from .providers import Provider, build_providers
 from .routing import Router
@@ -34,6 +35,7 @@ class Gateway:
     usage: UsageWriter | None
     redis: aioredis.Redis | None
     admin_token: str
+    cache: ResponseCache
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -47,8 +49,11 @@ class Gateway:
             log.info("provider %s did not answer at %s; not routing to it", name, providers[name].config.base_url)
         redis_client = aioredis.from_url(config.redis_url) if config.redis_url else None
         data_dir = Path(config.server.data_dir)
-        usage = UsageWriter(data_dir / "usage.duckdb")
-        gateway = cls(config, providers, available, Router(config, available), usage, redis_client, admin_token(config))
+        usage = UsageWriter(data_dir / "usage.duckdb") if config.usage.enabled else None
+        cache = ResponseCache.build(config.cache, redis_client, config.redis_prefix)
+        gateway = cls(
+            config, providers, available, Router(config, available), usage, redis_client, admin_token(config), cache
+        )
         log.info("%s", gateway.banner())
         return gateway
 

@@ -111,3 +111,4 @@ class UsageEvent:
     escalated_from: str | None = None
     cross_check: str | None = None
     route_reasons: list[str] = field(default_factory=list)
+    cache_saved_usd: float = 0.0

@@ -12,6 +12,7 @@ Directives (comma-separated `key=value` or bare flags):
     chunks=N            stream N content chunks (default 5)
     chunk_delay=S       wait between chunks
     no_usage            send no usage at all
+    cached_tokens=N     report N of the prompt tokens as cached (prompt_tokens_details)
     tool_call           answer with a tool call to the first tool
     json                answer with a JSON object as content
     text=...            answer exactly this text (no commas)
@@ -187,6 +188,8 @@ def openai_app(state: FakeUpstream) -> Starlette:
             finish = "tool_calls"
         completion_tokens = max(1, len(text.split()))
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+        if "cached_tokens" in directives:
+            usage["prompt_tokens_details"] = {"cached_tokens": int(directives["cached_tokens"])}
         if not body.get("stream"):
             message: dict[str, Any] = {"role": "assistant", "content": None if tool_call else text}
             if tool_call:

@@ -8,6 +8,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ..auth import authenticate
+from ..cache import client_directive
 from ..pipeline import ChatCall, run_chat
 from ..requests import check_chat, read_json
 from ..runtime import Gateway
@@ -32,6 +33,7 @@ async def chat_completions(request: Request) -> Response:
         principal=authenticate(request),
         quality=request.headers.get("x-gateway-quality"),
         client=request.headers.get("user-agent"),
+        cache=client_directive(request.headers),
     )
     outcome = await run_chat(gateway, body, call)
     if outcome.stream is not None:

@@ -30,6 +30,7 @@ async def health(request: Request) -> Response:
         "redis": redis_ok if redis_ok is not None else False,
         "redisConfigured": redis_ok is not None,
         "database": database_ok,
+        "cache": gateway.cache.status(),
         "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "providers": providers,
         "demo": gateway.router.demo_only,

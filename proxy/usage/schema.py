@@ -52,6 +52,12 @@ def m001_usage(db: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration
+def m002_cache_saved(db: duckdb.DuckDBPyConnection) -> None:
+    """What a cache hit would have cost without the cache (its own cost is $0)."""
+    db.execute("ALTER TABLE usage ADD COLUMN cache_saved_usd DECIMAL(18, 9) DEFAULT 0")
+
+
 def migrate(db: duckdb.DuckDBPyConnection) -> list[str]:
     """Apply the migrations not yet recorded; return the names applied."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ DEFAULT now())")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -15,6 +16,7 @@ from starlette.routing import BaseRoute
 from .config import Config, load_config
 from .endpoints import chat, health, models, passthrough
 from .errors import GatewayError
+from .reload import ConfigWatcher
 from .runtime import Gateway
 
 log = logging.getLogger("proxy")
@@ -65,9 +67,14 @@ def create_app(config: Config) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         gateway = await Gateway.start(config)
         app.state.gateway = gateway
+        source = Path(config.source)
+        watcher = ConfigWatcher(gateway, source if source.is_file() else None)
+        app.state.config_watcher = watcher
+        watcher.start()
         try:
             yield
         finally:
+            await watcher.stop()
             await gateway.close()
 
     return Starlette(

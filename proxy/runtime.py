@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from .auth import admin_token
 from .cache import ResponseCache
 from .config import Config
-from .providers import Provider, build_providers
+from .providers import Provider, build_provider, build_providers
 from .routing import Router
 from .usage import UsageWriter
 
@@ -41,12 +41,7 @@ class Gateway:
     @classmethod
     async def start(cls, config: Config) -> Gateway:
         providers = build_providers(config)
-        probes = {name: p for name, p in providers.items() if p.config.probe}
-        results = await asyncio.gather(*(p.check() for p in probes.values()))
-        available = {name for name in providers if name not in probes}
-        available |= {name for name, ok in zip(probes, results, strict=True) if ok}
-        for name in set(providers) - available:
-            log.info("provider %s did not answer at %s; not routing to it", name, providers[name].config.base_url)
+        available = await _probe(providers)
         redis_client = aioredis.from_url(config.redis_url) if config.redis_url else None
         data_dir = Path(config.server.data_dir)
         usage = UsageWriter(data_dir / "usage.duckdb") if config.usage.enabled else None
@@ -56,6 +51,26 @@ class Gateway:
         )
         log.info("%s", gateway.banner())
         return gateway
+
+    async def reconfigure(self, config: Config) -> list[Provider]:
+        """Swap in a new config; return the providers it replaced (still open).
+
+        Providers whose settings did not change keep their connection pools.
+        The attributes are swapped together with no await in between, so a
+        request sees either the old set or the new one.
+        """
+        providers: dict[str, Provider] = {}
+        fresh: dict[str, Provider] = {}
+        for name, provider in build_providers_lazily(config, self.providers).items():
+            providers[name] = provider
+            if self.providers.get(name) is not provider:
+                fresh[name] = provider
+        available = {name for name in providers if name in self.available and name not in fresh}
+        available |= await _probe(fresh)
+        router = Router(config, available)
+        retired = [p for name, p in self.providers.items() if providers.get(name) is not p]
+        self.config, self.providers, self.available, self.router = config, providers, available, router
+        return retired
 
     async def close(self) -> None:
         await asyncio.gather(*(p.aclose() for p in self.providers.values()), return_exceptions=True)
@@ -87,6 +102,28 @@ class Gateway:
         if self.router.demo_only:
             lines.append("  NOTE: no provider key and no Ollama found; answering with the built-in 'demo' model ($0).")
         return "\n".join(lines)
+
+
+async def _probe(providers: dict[str, Provider]) -> set[str]:
+    """Names of the providers to route to: all, except keyless local ones that do not answer."""
+    probes = {name: p for name, p in providers.items() if p.config.probe}
+    results = await asyncio.gather(*(p.check() for p in probes.values()))
+    available = {name for name in providers if name not in probes}
+    available |= {name for name, ok in zip(probes, results, strict=True) if ok}
+    for name in set(providers) - available:
+        log.info("provider %s did not answer at %s; not routing to it", name, providers[name].config.base_url)
+    return available
+
+
+def build_providers_lazily(config: Config, current: dict[str, Provider]) -> dict[str, Provider]:
+    """Like `build_providers`, but reuse a current adapter whose settings are unchanged."""
+    result: dict[str, Provider] = {}
+    for name, provider_config in config.providers.items():
+        if not provider_config.usable:
+            continue
+        existing = current.get(name)
+        result[name] = existing if existing is not None and existing.config == provider_config else build_provider(name, provider_config)
+    return result
 
 
 def _redact(url: str | None) -> str:

@@ -14,6 +14,7 @@ from .chat import gateway_of, json_response
 
 async def health(request: Request) -> Response:
     gateway = gateway_of(request)
+    watcher = getattr(request.app.state, "config_watcher", None)
     redis_ok = await gateway.redis_ok()
     database_ok = gateway.usage is not None and gateway.usage.healthy
     providers = {
@@ -34,6 +35,7 @@ async def health(request: Request) -> Response:
         "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "providers": providers,
         "demo": gateway.router.demo_only,
+        "config": {"source": gateway.config.source, "reloadError": watcher.last_error if watcher else None},
     }
     return json_response(orjson.dumps(body), status_code=200)
 

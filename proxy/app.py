@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from .config import Config, load_config
-from .endpoints import chat, health, models, passthrough
+from .endpoints import chat, health, messages, models, passthrough
 from .errors import GatewayError
 from .reload import ConfigWatcher
 from .runtime import Gateway
@@ -50,7 +50,13 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 
 
 # Each endpoint module lists its own routes; adding a family is one line here.
-ENDPOINT_MODULES = (chat, models, passthrough, health)
+ENDPOINT_MODULES = (
+    chat,
+    models,
+    passthrough,
+    health,
+    messages,
+)
 
 
 def routes() -> list[BaseRoute]:

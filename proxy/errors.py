@@ -12,7 +12,9 @@
       ServiceUnavailable  503    no usable model
 
 Lower-library errors (httpx, orjson, pydantic) are translated at the edges that
-call those libraries; nothing else builds error JSON by hand.
+call those libraries; nothing else builds error JSON by hand. The Anthropic
+Messages dialect renders the same errors in Anthropic's shape,
+{"type": "error", "error": {"type", "message"}}, with `anthropic_error_json`.
 """
 
 from __future__ import annotations
@@ -135,3 +137,31 @@ class ServiceUnavailable(GatewayError):
 def sse_error_event(error: GatewayError) -> bytes:
     """Once a stream has started the status is sent; an error travels as an event."""
     return b"data: " + error.json() + b"\n\n"
+
+
+# Anthropic's error types by status; other 4xx are invalid requests, other 5xx api errors.
+_ANTHROPIC_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_error_body(error: GatewayError) -> dict[str, Any]:
+    """The same error in Anthropic's shape, for clients of `/v1/messages`."""
+    status = error.status_code
+    kind = _ANTHROPIC_ERROR_TYPES.get(status) or ("invalid_request_error" if status < 500 else "api_error")
+    return {"type": "error", "error": {"type": kind, "message": error.message}}
+
+
+def anthropic_error_json(error: GatewayError) -> bytes:
+    return orjson.dumps(anthropic_error_body(error))
+
+
+def anthropic_sse_error_event(error: GatewayError) -> bytes:
+    """Anthropic streams carry an error as a named `error` event; its SDK raises on it."""
+    return b"event: error\ndata: " + anthropic_error_json(error) + b"\n\n"

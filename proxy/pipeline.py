@@ -32,6 +32,8 @@ class ChatCall:
     client: str | None = None
     conversation_id: str | None = None
     cache: Directive = "default"
+    # What the client asked for when its dialect rewrote `model` (a Claude name mapped to a tier).
+    requested_model: str | None = None
     request_id: str = field(default_factory=lambda: "req_" + uuid.uuid4().hex[:24])
 
 
@@ -52,7 +54,7 @@ def _event(call: ChatCall, body: JSON, decision: RouteDecision | None) -> UsageE
         token_id=call.principal.token_id,
         client=call.client,
         conversation_id=call.conversation_id,
-        requested_model=str(body.get("model") or "auto"),
+        requested_model=call.requested_model or str(body.get("model") or "auto"),
         stream=bool(body.get("stream")),
     )
     if decision is not None:

@@ -1,0 +1,42 @@
+"""Read back the OpenAI chunks a `StreamRelay` (or a cache replay) sends as SSE."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+
+import orjson
+
+from ..types import JSON
+
+
+async def chat_chunks(frames: AsyncIterable[bytes]) -> AsyncIterator[JSON]:
+    """Each `data:` payload as JSON, in order, skipping the `[DONE]` marker.
+
+    The source is read to its end and closed even when the caller stops early,
+    so the relay's own end-of-stream work (the usage row) always runs. Splitting
+    on blank lines, not on each piece, keeps this right for batched writes.
+    """
+    iterator = aiter(frames)
+    buffer = b""
+    try:
+        async for piece in iterator:
+            buffer += piece
+            while True:
+                end = buffer.find(b"\n\n")
+                if end < 0:
+                    break
+                frame, buffer = buffer[:end], buffer[end + 2 :]
+                for line in frame.split(b"\n"):
+                    data = line[5:].strip() if line.startswith(b"data:") else b""
+                    if not data or data == b"[DONE]":
+                        continue
+                    try:
+                        parsed = orjson.loads(data)
+                    except orjson.JSONDecodeError:
+                        continue
+                    if isinstance(parsed, dict):
+                        yield parsed
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()

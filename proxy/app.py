@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from .config import Config, load_config
-from .endpoints import chat, health, messages, models, passthrough
+from .endpoints import chat, health, messages, models, passthrough, settings
 from .errors import GatewayError
 from .reload import ConfigWatcher
 from .runtime import Gateway
@@ -56,6 +56,7 @@ ENDPOINT_MODULES = (
     passthrough,
     health,
     messages,
+    settings,
 )
 
 
@@ -76,7 +77,7 @@ def create_app(config: Config) -> Starlette:
         source = Path(config.source)
         watcher = ConfigWatcher(gateway, source if source.is_file() else None)
         app.state.config_watcher = watcher
-        watcher.start()
+        await watcher.start()
         try:
             yield
         finally:

@@ -126,6 +126,8 @@ class RoutingConfig(_Frozen):
     aliases: dict[str, str] = {}
     auto_escalate: bool = False
     cross_check: bool = False
+    # Tiers switched off (from the dashboard, say): their models are not routed to.
+    disabled_tiers: tuple[Tier, ...] = ()
 
 
 CacheMode = Literal["auto", "always", "never"]
@@ -369,6 +371,39 @@ def config_from_dict(raw: Mapping[str, Any], *, env: Mapping[str, str] | None = 
         return Config.model_validate(tree)
     except ValidationError as error:
         raise ConfigError(f"{source}: {_format_error(error)}") from None
+
+
+def _merge(base: Any, overlay: Any) -> Any:
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        merged = dict(base)
+        for key, value in overlay.items():
+            merged[key] = _merge(base.get(key), value) if key in base else value
+        return merged
+    return overlay
+
+
+def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
+    """Layer runtime overrides (admin API, dashboard) over a validated config.
+
+    Mappings merge key by key; `models` is keyed by model id, where `null`
+    removes a model, a known id is edited and a new id is added.
+    """
+    if not overrides:
+        return config
+    tree = config.model_dump(mode="python")
+    models = {m["id"]: m for m in tree["models"]}
+    for model_id, change in (overrides.get("models") or {}).items():
+        if change is None:
+            models.pop(model_id, None)
+        else:
+            models[model_id] = _merge(models.get(model_id, {"id": model_id}), {**change, "id": model_id})
+    tree = _merge(tree, {k: v for k, v in overrides.items() if k != "models"})
+    tree["models"] = list(models.values())
+    tree["source"] = config.source + " + runtime overrides"
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as error:
+        raise ConfigError(f"runtime overrides: {_format_error(error)}") from None
 
 
 def find_config_path(explicit: str | None, env: Mapping[str, str] | None = None) -> Path:

@@ -15,10 +15,12 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
+from typing import Any
 
 from redis.exceptions import RedisError
 
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, apply_overrides, load_config
+from .overrides import OverridesStore
 from .providers import Provider
 from .runtime import Gateway
 
@@ -40,6 +42,9 @@ class ConfigWatcher:
     def __init__(self, gateway: Gateway, path: Path | None, *, interval: float = 1.0, grace: float = 300.0) -> None:
         self.gateway = gateway
         self.path = path
+        # The config without runtime overrides: re-read from the file on change.
+        self.base = gateway.config
+        self.overrides = OverridesStore(gateway.config, gateway.redis)
         self.interval = interval
         self.grace = grace
         self.last_error: str | None = None
@@ -48,7 +53,10 @@ class ConfigWatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._retired: list[Provider] = []
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Apply stored runtime overrides, then watch for changes."""
+        if await self.overrides.get():
+            await self.reload()
         if self.path is not None:
             self._tasks.append(asyncio.create_task(self._poll(), name="config-poll"))
         if self.gateway.redis is not None:
@@ -86,18 +94,36 @@ class ConfigWatcher:
                 await asyncio.sleep(2.0)
 
     async def reload(self) -> bool:
-        """Load and apply the config file; on any error keep serving the old one."""
+        """Load the config file, layer the runtime overrides, apply; on any error keep the old one."""
         try:
-            config = await asyncio.to_thread(load_config, self.path)
+            base = await asyncio.to_thread(load_config, self.path) if self.path is not None else self.base
+            config = apply_overrides(base, await self.overrides.get())
+        except (RedisError, OSError) as error:
+            log.error("config reload skipped: runtime overrides unreadable (%s)", error)
+            return False
         except ConfigError as error:
             self.last_error = str(error)
             log.error("config reload rejected, still serving the previous config: %s", error)
             return False
+        self.base = base
         await self.apply(config)
         return True
 
+    async def change_overrides(self, change: dict[str, Any]) -> Config:
+        """Merge `change` into the stored overrides after checking the result is valid.
+
+        Raises `ConfigError` (nothing stored) when the change would not validate.
+        """
+        overrides = _merge_overrides(await self.overrides.get(), change)
+        config = apply_overrides(self.base, overrides)
+        await self.overrides.put(overrides)
+        await self.apply(config)
+        await announce_reload(self.gateway)
+        return config
+
     async def apply(self, config: Config) -> None:
         retired = await self.gateway.reconfigure(config)
+        logging.getLogger().setLevel(config.server.log_level.upper())
         self._retired.extend(retired)
         self.last_error = None
         self.reloads += 1
@@ -110,6 +136,20 @@ class ConfigWatcher:
         for provider in providers:
             self._retired.remove(provider)
         await asyncio.gather(*(p.aclose() for p in providers), return_exceptions=True)
+
+
+def _merge_overrides(current: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(current)
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            inner = dict(merged[key])
+            for inner_key, inner_value in value.items():
+                old = inner.get(inner_key)
+                inner[inner_key] = {**old, **inner_value} if isinstance(old, dict) and isinstance(inner_value, dict) else inner_value
+            merged[key] = inner
+        else:
+            merged[key] = value
+    return merged
 
 
 async def announce_reload(gateway: Gateway) -> int:

@@ -24,7 +24,10 @@ class Router:
     def __init__(self, config: Config, available_providers: set[str]) -> None:
         self.config = config
         self.routing = config.routing
-        usable = [m for m in config.models if m.enabled and m.provider in available_providers]
+        disabled = set(config.routing.disabled_tiers)
+        usable = [
+            m for m in config.models if m.enabled and m.provider in available_providers and m.tier not in disabled
+        ]
         real = [m for m in usable if config.providers[m.provider].kind != "demo"]
         # The demo model answers only when nothing real can.
         self.demo_only = not real

@@ -168,6 +168,32 @@ class UsageConfig(_Frozen):
     sql_max_chars: int = Field(10_000, gt=0)
 
 
+class ConversationConfig(_Frozen):
+    """The seed's stateful API: hot tier (Redis or in-process), cold tier (DuckDB), compression."""
+
+    # How long a conversation stays in the hot tier after its last use; it is
+    # rebuilt from DuckDB after that.
+    hot_ttl_seconds: int = Field(3600, gt=0)
+    # Bound of the in-process hot tier (used when no Redis is configured).
+    hot_max_conversations: int = Field(10_000, gt=0)
+    # Summarise once this many messages are held verbatim (the seed's 50) ...
+    compress_after_messages: int = Field(50, ge=4)
+    # ... or once the prompt would pass this share of the model's context window.
+    compress_at_context_fraction: float = Field(0.75, gt=0, le=1)
+    # Messages kept verbatim after a compression (the seed says 5-10).
+    keep_recent_messages: int = Field(8, ge=1)
+    # Model (tier, task, alias or id) that writes the summaries: a cheap one.
+    summary_model: str = "L0"
+    # Longest a turn may hold a conversation's lock (across workers via Redis).
+    lock_timeout_seconds: float = Field(300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _keep_fewer_than_limit(self) -> ConversationConfig:
+        if self.keep_recent_messages >= self.compress_after_messages:
+            raise ValueError("keep_recent_messages must be below compress_after_messages")
+        return self
+
+
 class Config(_Frozen):
     server: ServerConfig = ServerConfig()
     redis_url: str | None = None
@@ -179,6 +205,7 @@ class Config(_Frozen):
     routing: RoutingConfig = RoutingConfig()
     cache: CacheConfig = CacheConfig()
     usage: UsageConfig = UsageConfig()
+    conversations: ConversationConfig = ConversationConfig()
     source: str = "<embedded defaults>"
 
     @field_validator("models")

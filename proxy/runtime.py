@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from .auth import admin_token
 from .cache import ResponseCache
 from .config import Config
+from .conversations import ConversationStore
 from .providers import Provider, build_provider, build_providers
 from .routing import Router
 from .usage import UsageWriter
@@ -37,6 +38,8 @@ class Gateway:
     admin_token: str
     cache: ResponseCache
     started_at: float = field(default_factory=time.time)
+    # The seed's stateful API (conversation context); built in `start`.
+    conversations: ConversationStore | None = None
 
     @classmethod
     async def start(cls, config: Config) -> Gateway:
@@ -49,6 +52,7 @@ class Gateway:
         gateway = cls(
             config, providers, available, Router(config, available), usage, redis_client, admin_token(config), cache
         )
+        gateway.conversations = ConversationStore(config, redis_client)
         log.info("%s", gateway.banner())
         return gateway
 
@@ -76,6 +80,8 @@ class Gateway:
         await asyncio.gather(*(p.aclose() for p in self.providers.values()), return_exceptions=True)
         if self.usage is not None:
             await asyncio.to_thread(self.usage.close)
+        if self.conversations is not None:
+            await asyncio.to_thread(self.conversations.close)
         if self.redis is not None:
             await self.redis.aclose()
 

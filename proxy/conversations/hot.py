@@ -1,0 +1,136 @@
+"""The hot tier: summary, recent messages and TODO list of active conversations, with a TTL.
+
+Redis when configured (keys under `redis_prefix`, named as in the seed:
+`conv:summary:{id}`, `conv:messages:{id}`, `todo:list:{id}`, plus
+`conv:meta:{id}`), else a bounded in-process LRU. Either may lose a
+conversation at any time (TTL, eviction, a flushed Redis); the store then
+rebuilds it from the cold tier.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Protocol
+
+import orjson
+import redis.asyncio as aioredis
+
+from .model import Conversation, Message, Summary, Todo
+
+
+class HotTier(Protocol):
+    async def get(self, conversation_id: str) -> Conversation | None: ...
+
+    async def put(self, conversation: Conversation) -> None: ...
+
+    async def delete(self, conversation_id: str) -> None: ...
+
+
+def _encode(conversation: Conversation) -> bytes:
+    return orjson.dumps(
+        {
+            "meta": conversation.meta_json(),
+            "summary": conversation.summary.to_json() if conversation.summary else None,
+            "recent": [m.to_json() for m in conversation.recent],
+            "todos": [t.to_json() for t in conversation.todos],
+        }
+    )
+
+
+def _decode(raw: bytes) -> Conversation:
+    data = orjson.loads(raw)
+    conversation = Conversation.from_meta(data["meta"])
+    conversation.summary = Summary.from_json(data["summary"]) if data["summary"] else None
+    conversation.recent = [Message.from_json(m) for m in data["recent"]]
+    conversation.todos = [Todo.from_json(t) for t in data["todos"]]
+    return conversation
+
+
+class MemoryHot:
+    """Bounded LRU with a TTL, for a single worker without Redis.
+
+    Entries are stored serialised so callers never share mutable state with it.
+    """
+
+    def __init__(self, max_entries: int, ttl_seconds: float) -> None:
+        self.max_entries = max_entries
+        self.ttl_seconds = ttl_seconds
+        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+
+    async def get(self, conversation_id: str) -> Conversation | None:
+        entry = self._entries.get(conversation_id)
+        if entry is None:
+            return None
+        expires_at, raw = entry
+        if expires_at < time.monotonic():
+            del self._entries[conversation_id]
+            return None
+        self._entries.move_to_end(conversation_id)
+        return _decode(raw)
+
+    async def put(self, conversation: Conversation) -> None:
+        self._entries[conversation.id] = (time.monotonic() + self.ttl_seconds, _encode(conversation))
+        self._entries.move_to_end(conversation.id)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    async def delete(self, conversation_id: str) -> None:
+        self._entries.pop(conversation_id, None)
+
+
+class RedisHot:
+    """The seed's Redis layout; a conversation is written in one MULTI/EXEC."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str, ttl_seconds: int) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.ttl_seconds = ttl_seconds
+
+    def keys(self, conversation_id: str) -> tuple[str, str, str, str]:
+        p = self.prefix
+        return (
+            f"{p}conv:meta:{conversation_id}",
+            f"{p}conv:summary:{conversation_id}",
+            f"{p}conv:messages:{conversation_id}",
+            f"{p}todo:list:{conversation_id}",
+        )
+
+    async def get(self, conversation_id: str) -> Conversation | None:
+        meta_key, summary_key, messages_key, todos_key = self.keys(conversation_id)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.get(meta_key)
+            pipe.get(summary_key)
+            pipe.lrange(messages_key, 0, -1)
+            pipe.get(todos_key)
+            meta, summary, messages, todos = await pipe.execute()
+        if meta is None:
+            return None
+        conversation = Conversation.from_meta(orjson.loads(meta))
+        conversation.summary = Summary.from_json(orjson.loads(summary)) if summary else None
+        conversation.recent = [Message.from_json(orjson.loads(m)) for m in messages]
+        conversation.todos = [Todo.from_json(t) for t in orjson.loads(todos)] if todos else []
+        if len(conversation.recent) != conversation.message_count - (
+            conversation.summary.through_seq if conversation.summary else 0
+        ):
+            return None  # partly expired or partly written: rebuild from the cold tier
+        return conversation
+
+    async def put(self, conversation: Conversation) -> None:
+        meta_key, summary_key, messages_key, todos_key = self.keys(conversation.id)
+        ttl = self.ttl_seconds
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.set(meta_key, orjson.dumps(conversation.meta_json()), ex=ttl)
+            if conversation.summary is not None:
+                pipe.set(summary_key, orjson.dumps(conversation.summary.to_json()), ex=ttl)
+            else:
+                pipe.delete(summary_key)
+            pipe.delete(messages_key)
+            if conversation.recent:
+                pipe.rpush(messages_key, *(orjson.dumps(m.to_json()) for m in conversation.recent))
+                pipe.expire(messages_key, ttl)
+            pipe.set(todos_key, orjson.dumps([t.to_json() for t in conversation.todos]), ex=ttl)
+            await pipe.execute()
+
+    async def delete(self, conversation_id: str) -> None:
+        await self.client.delete(*self.keys(conversation_id))

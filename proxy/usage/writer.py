@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import queue
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,10 @@ log = logging.getLogger("proxy.usage")
 COLUMNS: tuple[str, ...] = tuple(
     "ts" if f.name == "started_at" else f.name for f in dataclasses.fields(UsageEvent)
 )
-_INSERT = f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+# One statement per batch, one list parameter per column: DuckDB's executemany
+# runs the statement once per row (about 2-6 ms a row, which capped the whole
+# gateway near 400 req/s); UNNEST-ing column lists costs ~20-40 us a row.
+_INSERT = f"INSERT INTO usage ({', '.join(COLUMNS)}) SELECT {', '.join('UNNEST(?)' for _ in COLUMNS)}"
 _TS = COLUMNS.index("ts")
 _STOP = object()
 
@@ -39,10 +43,16 @@ def event_row(event: UsageEvent) -> list[Any]:
 class UsageWriter:
     """Owns the DuckDB file for writing; thread-safe `publish()`."""
 
-    def __init__(self, path: Path, *, batch_size: int = 500, flush_interval: float = 0.25) -> None:
+    def __init__(
+        self, path: Path, *, batch_size: int = 500, flush_interval: float = 0.25, min_interval: float = 0.1
+    ) -> None:
         self.path = path
         self.batch_size = batch_size
         self.flush_interval = flush_interval
+        # A DuckDB statement costs ~1 ms of CPU whatever its size: under load,
+        # wait this long between writes so rows arrive in batches, not one by one.
+        self.min_interval = min_interval
+        self._last_write = 0.0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = duckdb.connect(str(path))
@@ -62,6 +72,9 @@ class UsageWriter:
             except queue.Empty:
                 continue
             stop = first is _STOP
+            wait = self._last_write + self.min_interval - time.monotonic()
+            if wait > 0 and not stop:
+                time.sleep(wait)
             batch = [] if stop else [first]
             while len(batch) < self.batch_size:
                 try:
@@ -74,13 +87,14 @@ class UsageWriter:
                 batch.append(item)
             if batch:
                 self._write(batch)
+                self._last_write = time.monotonic()
             if stop and self._queue.empty():
                 return
 
     def _write(self, batch: list[UsageEvent]) -> None:
         rows = [event_row(event) for event in batch]
         try:
-            self._db.executemany(_INSERT, rows)
+            self._db.execute(_INSERT, [list(column) for column in zip(*rows, strict=True)])
             self.written += len(rows)
             self.healthy = True
         except duckdb.Error:

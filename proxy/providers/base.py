@@ -18,6 +18,7 @@ import orjson
 from ..config import ProviderConfig
 from ..errors import GatewayError, InvalidRequest, UpstreamError, UpstreamUnavailable
 from ..types import JSON
+from .transport import FastTransport
 
 
 class Provider:
@@ -30,7 +31,7 @@ class Provider:
             base_url=config.base_url,
             headers=self.auth_headers(),
             timeout=httpx.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=60),
+            transport=FastTransport(max_keepalive_connections=200, keepalive_expiry=60),
         )
 
     def auth_headers(self) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -56,6 +57,16 @@ def peak_rss_mib(pid: int) -> float | None:
 def rss_mib(pid: int) -> float | None:
     kib = _status_kib(pid, "VmRSS")
     return None if kib is None else kib / 1024
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time the process (all its threads) has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:

@@ -36,8 +36,8 @@ _SEED_ENV = {
 }
 
 
-def chat_body(model: str, stream: bool) -> bytes:
-    body: dict[str, Any] = {"model": model, "messages": PROMPT, "max_tokens": 32}
+def chat_body(model: str, stream: bool, extra: dict[str, Any] | None = None) -> bytes:
+    body: dict[str, Any] = {"model": model, "messages": PROMPT, "max_tokens": 32, **(extra or {})}
     if stream:
         body["stream"] = True
     return orjson.dumps(body)
@@ -73,6 +73,11 @@ class Feature:
     json_model: str = "bench-json"
     sse_model: str = "bench-sse"
     headers: tuple[tuple[str, str], ...] = ()
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def _without_usage(raw: dict[str, Any], ctx: dict[str, str]) -> None:
+    raw["usage"] = {"enabled": False}
 
 
 def _with_redis(raw: dict[str, Any], ctx: dict[str, str]) -> None:
@@ -83,9 +88,14 @@ def _with_redis(raw: dict[str, Any], ctx: dict[str, str]) -> None:
 FEATURES: dict[str, Feature] = {
     feature.name: feature
     for feature in (
-        Feature("plain", "explicit model id; usage logging on (it cannot be switched off)"),
+        Feature("plain", "defaults: explicit model id, usage logging on, cache on (skips non-deterministic requests)"),
         Feature("auto", "model=auto: classify task and complexity, pick the tier", json_model="auto"),
-        Feature("redis", "a Redis client configured (redis_url) with nothing using it per request", config=_with_redis),
+        Feature("nousage", "usage.enabled: false (the plain row minus this one is usage logging's cost)",
+                config=_without_usage),
+        Feature("redis", "redis_url set (cache in Redis); requests not cacheable, so no lookups", config=_with_redis),
+        Feature("cache-hit", "temperature 0 and Redis: every request after the first is a Redis cache hit",
+                config=_with_redis, body={"temperature": 0}),
+        Feature("cache-hit-memory", "temperature 0, no Redis: in-process LRU cache hits", body={"temperature": 0}),
     )
 }
 
@@ -134,8 +144,8 @@ def gateway(nginx: Nginx, feature: Feature, cpu: int | None, ctx: dict[str, str]
     name = "gateway" if feature.name == "plain" else f"gateway+{feature.name}"
     return Target(
         name,
-        Request(url, chat_body(feature.json_model, False), feature.headers),
-        Request(url, chat_body(feature.sse_model, True), feature.headers),
+        Request(url, chat_body(feature.json_model, False, feature.body), feature.headers),
+        Request(url, chat_body(feature.sse_model, True, feature.body), feature.headers),
         pid=process.pid,
         stop=stop,
     )

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from .config import Config, load_config
-from .endpoints import chat, health, messages, models, passthrough, seed, settings
+from .endpoints import chat, health, messages, models, passthrough, responses, seed, settings
 from .errors import GatewayError
 from .reload import ConfigWatcher
 from .runtime import Gateway
@@ -58,6 +58,7 @@ ENDPOINT_MODULES = (
     messages,
     settings,
     seed,
+    responses,
 )
 
 

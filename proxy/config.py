@@ -194,6 +194,14 @@ class ConversationConfig(_Frozen):
         return self
 
 
+class ResponsesConfig(_Frozen):
+    """`POST /v1/responses`: how long stored responses serve `previous_response_id`."""
+
+    store_ttl_seconds: int = Field(30 * 24 * 3600, gt=0)
+    # In-process store (used when redis_url is unset): responses kept at most.
+    memory_max_items: int = Field(10_000, gt=0)
+
+
 class Config(_Frozen):
     server: ServerConfig = ServerConfig()
     redis_url: str | None = None
@@ -206,6 +214,7 @@ class Config(_Frozen):
     cache: CacheConfig = CacheConfig()
     usage: UsageConfig = UsageConfig()
     conversations: ConversationConfig = ConversationConfig()
+    responses: ResponsesConfig = ResponsesConfig()
     source: str = "<embedded defaults>"
 
     @field_validator("models")

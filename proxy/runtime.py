@@ -21,6 +21,7 @@ from .cache import ResponseCache
 from .config import Config
 from .conversations import ConversationStore
 from .providers import Provider, build_provider, build_providers
+from .response_store import ResponseStore, build_response_store
 from .routing import Router
 from .usage import UsageWriter
 
@@ -37,6 +38,7 @@ class Gateway:
     redis: aioredis.Redis | None
     admin_token: str
     cache: ResponseCache
+    responses: ResponseStore
     started_at: float = field(default_factory=time.time)
     # The seed's stateful API (conversation context); built in `start`.
     conversations: ConversationStore | None = None
@@ -49,8 +51,10 @@ class Gateway:
         data_dir = Path(config.server.data_dir)
         usage = UsageWriter(data_dir / "usage.duckdb") if config.usage.enabled else None
         cache = ResponseCache.build(config.cache, redis_client, config.redis_prefix)
+        responses = build_response_store(config.responses, redis_client, config.redis_prefix)
         gateway = cls(
-            config, providers, available, Router(config, available), usage, redis_client, admin_token(config), cache
+            config, providers, available, Router(config, available), usage, redis_client, admin_token(config), cache,
+            responses,
         )
         gateway.conversations = ConversationStore(config, redis_client)
         log.info("%s", gateway.banner())

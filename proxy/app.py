@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute
 from .config import Config, load_config
 from .endpoints import chat, health, messages, models, passthrough, responses, seed, settings
 from .errors import GatewayError
+from .mcp import http as mcp_http
 from .reload import ConfigWatcher
 from .runtime import Gateway
 
@@ -59,6 +60,7 @@ ENDPOINT_MODULES = (
     settings,
     seed,
     responses,
+    mcp_http,
 )
 
 
@@ -81,7 +83,11 @@ def create_app(config: Config) -> Starlette:
         app.state.config_watcher = watcher
         await watcher.start()
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                if config.mcp.http_enabled:
+                    # The MCP session manager's lifespan runs inside the gateway's.
+                    app.state.mcp = await stack.enter_async_context(mcp_http.serve(gateway))
+                yield
         finally:
             await watcher.stop()
             await gateway.close()

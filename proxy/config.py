@@ -202,7 +202,40 @@ class ResponsesConfig(_Frozen):
     memory_max_items: int = Field(10_000, gt=0)
 
 
+class McpConfig(_Frozen):
+    """The MCP server's tools (`aigw mcp` on stdio, `/mcp` over HTTP)."""
+
+    # Serve Streamable HTTP at /mcp in the gateway (behind the admin/gateway token).
+    http_enabled: bool = True
+    # Legacy (2025-11-25) HTTP clients get no server-side session; elicitation then
+    # needs the 2026-07-28 protocol. Modern clients are always stateless.
+    stateless_http: bool = False
+    # Host and Origin values /mcp accepts besides loopback (DNS-rebinding protection).
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    # Directories the file, git and test tools may touch when the client sends no
+    # MCP roots (default: the directory aigw starts in).
+    roots: tuple[str, ...] = ()
+    max_read_bytes: int = Field(1024 * 1024, gt=0)
+    max_write_bytes: int = Field(1024 * 1024, gt=0)
+    max_list_entries: int = Field(2000, gt=0)
+    max_output_bytes: int = Field(64 * 1024, gt=0)
+    # redis_* tools see only keys under redis_prefix + this.
+    redis_key_prefix: str = Field("mcp:", min_length=1)
+    redis_max_ttl_seconds: int = Field(30 * 24 * 3600, gt=0)
+    # db_* tools act on data_dir/workspace.duckdb; writes only when enabled, only
+    # into the listed tables.
+    db_write_enabled: bool = False
+    db_allowed_tables: tuple[str, ...] = ()
+    db_max_rows: int = Field(500, gt=0)
+    test_timeout_seconds: float = Field(300.0, gt=0)
+    git_timeout_seconds: float = Field(30.0, gt=0)
+
+
 class Config(_Frozen):
+    # `http` serves the OpenAI API (and /mcp); `mcp` makes `aigw serve` speak MCP on
+    # stdio instead (env MODE=mcp, for containers started by an MCP client).
+    mode: Literal["http", "mcp"] = "http"
     server: ServerConfig = ServerConfig()
     redis_url: str | None = None
     # Every Redis key the gateway writes starts with this, so several gateways
@@ -215,6 +248,7 @@ class Config(_Frozen):
     usage: UsageConfig = UsageConfig()
     conversations: ConversationConfig = ConversationConfig()
     responses: ResponsesConfig = ResponsesConfig()
+    mcp: McpConfig = McpConfig()
     source: str = "<embedded defaults>"
 
     @field_validator("models")
@@ -285,6 +319,8 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
 
     if env.get("AIGW_HOST"):
         server["host"] = env["AIGW_HOST"]
+    if env.get("MODE"):
+        raw["mode"] = env["MODE"].strip().lower()
     if "API_PORT" in env:
         server["port"] = int(env["API_PORT"])
     if "LOG_LEVEL" in env:

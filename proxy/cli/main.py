@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import serve
+from . import mcp, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aigw", description="AI MCP Gateway: an OpenAI-compatible LLM gateway.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.add_parser(subparsers)
+    mcp.add_parser(subparsers)
     return parser
 
 

@@ -50,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if config.mode == "mcp":
+        from .mcp import serve_stdio
+
+        return serve_stdio(config)
     logging.basicConfig(
         level=config.server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -1,0 +1,1 @@
+"""MCP server mode: the gateway's tools for Claude Desktop, VS Code and other MCP clients."""

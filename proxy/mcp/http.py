@@ -1,0 +1,99 @@
+"""`/mcp`: the MCP server over Streamable HTTP inside the gateway's own app.
+
+The route exists from start; the MCP server and its session manager are built
+in the app's lifespan (after the `Gateway`), and the session manager's own
+lifespan runs inside it. Every request needs the admin token (gateway tokens
+later); the caller's token is checked here and never reaches a provider. The
+SDK checks Host and Origin (DNS-rebinding protection) on both protocol eras.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from ..auth import bearer_token
+from ..config import Config
+from ..errors import AuthenticationError, GatewayError, NotFound
+from ..runtime import Gateway
+from .server import build_server
+from .toolbox import Toolbox
+
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+@dataclass
+class McpHttp:
+    server: MCPServer
+    manager: StreamableHTTPSessionManager
+    toolbox: Toolbox
+
+
+def security_settings(config: Config) -> TransportSecuritySettings:
+    hosts = [f"{host}:*" for host in _LOOPBACK_HOSTS] + list(_LOOPBACK_HOSTS)
+    origins = [f"http://{host}:*" for host in _LOOPBACK_HOSTS] + [f"http://{host}" for host in _LOOPBACK_HOSTS]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=hosts + list(config.mcp.allowed_hosts),
+        allowed_origins=origins + list(config.mcp.allowed_origins),
+    )
+
+
+@asynccontextmanager
+async def serve(gateway: Gateway) -> AsyncIterator[McpHttp]:
+    """Build the server for `gateway` and run its session manager until the app stops."""
+    toolbox = Toolbox.build(gateway, trust_client_roots=False)
+    server = build_server(toolbox)
+    server.streamable_http_app(
+        streamable_http_path="/mcp",
+        stateless_http=gateway.config.mcp.stateless_http,
+        transport_security=security_settings(gateway.config),
+        max_request_body_size=gateway.config.server.max_body_bytes,
+    )
+    manager = server.session_manager
+    try:
+        async with manager.run():
+            yield McpHttp(server, manager, toolbox)
+    finally:
+        await toolbox.close()
+
+
+async def _refuse(error: GatewayError, scope: Scope, receive: Receive, send: Send) -> None:
+    headers = dict(error.headers)
+    if error.status_code == 401:
+        headers["www-authenticate"] = 'Bearer realm="aigw"'
+    response = Response(error.json(), status_code=error.status_code, headers=headers, media_type="application/json")
+    await response(scope, receive, send)
+
+
+class McpEndpoint:
+    """ASGI endpoint: gateway-token check, then the SDK's Streamable HTTP handling."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope)
+        mcp: McpHttp | None = getattr(request.app.state, "mcp", None)
+        if mcp is None:
+            await _refuse(NotFound("MCP over HTTP is disabled (mcp.http_enabled: false)"), scope, receive, send)
+            return
+        given = bearer_token(request)
+        expected = mcp.toolbox.gateway.admin_token
+        if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+            error = AuthenticationError(
+                "/mcp needs a gateway token: send 'Authorization: Bearer <token>'", code="gateway_token_required"
+            )
+            await _refuse(error, scope, receive, send)
+            return
+        await mcp.manager.handle_request(scope, receive, send)
+
+
+ROUTES: list[BaseRoute] = [Route("/mcp", endpoint=McpEndpoint())]

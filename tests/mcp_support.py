@@ -1,0 +1,46 @@
+"""Real MCP clients for the tests: the `mcp` SDK's Client over Streamable HTTP or stdio."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+T = TypeVar("T")
+ERAS = ("legacy", "2026-07-28")  # initialize handshake (2025-11-25) and the stateless era
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@asynccontextmanager
+async def http_client(url: str, token: str | None, mode: str = "legacy", **options: Any) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with create_mcp_http_client(headers=headers) as http:
+        async with Client(streamable_http_client(url + "/mcp", http_client=http), mode=mode, **options) as client:
+            yield client
+
+
+def stdio_params(config_path: Path, data_dir: Path, *roots: Path) -> StdioServerParameters:
+    args = ["-m", "proxy", "mcp", "--config", str(config_path)]
+    for root in roots:
+        args += ["--root", str(root)]
+    return StdioServerParameters(
+        command=sys.executable,
+        args=args,
+        cwd=str(ROOT),
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "DATA_DIR": str(data_dir), "LOG_LEVEL": "warning"},
+    )
+
+
+def run(scenario: Callable[[], Awaitable[T]]) -> T:
+    return anyio.run(scenario)
+
+
+def text(result: Any) -> str:
+    return "\n".join(getattr(block, "text", "") for block in result.content)

@@ -237,7 +237,7 @@ def test_count_tokens(claude: anthropic.Anthropic) -> None:
         ({"model": "claude-mid", "messages": [{"role": "user", "content": "hi"}]}, "max_tokens"),
         ({"model": "claude-mid", "max_tokens": 5}, "messages"),
         ({"max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}, "model"),
-        ({"model": "claude-mid", "max_tokens": 5, "messages": [{"role": "system", "content": "hi"}]}, "role"),
+        ({"model": "claude-mid", "max_tokens": 5, "messages": [{"role": "tool", "content": "hi"}]}, "role"),
         ({"model": "claude-mid", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "video"}]}]}, "video"),
         ({"model": "claude-mid", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}],
           "tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "web_search"),
@@ -290,3 +290,19 @@ def test_error_mid_stream_is_an_anthropic_error_event(claude: anthropic.Anthropi
                 pass
     assert_anthropic_error(caught.value.body, "api_error")
     assert "broke mid-stream" in caught.value.body["error"]["message"]  # type: ignore[index]
+
+
+def test_system_messages_mid_conversation(claude: anthropic.Anthropic, upstream: FakeUpstream,
+                                          anthropic_upstream: FakeUpstream) -> None:
+    """Claude Code 2.x sends `system` messages between turns (a beta); both upstream formats take them."""
+    messages: Any = [
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "system", "content": "Now be formal."},
+        {"role": "user", "content": "second"},
+    ]
+    claude.messages.create(model="cheap-mini", max_tokens=20, system="Base.", messages=messages)
+    assert [m["role"] for m in upstream.requests[-1]["body"]["messages"]] == ["system", "user", "assistant", "system", "user"]
+    claude.messages.create(model="claude-mid", max_tokens=20, system="Base.", messages=messages)
+    sent = anthropic_upstream.requests[-1]["body"]
+    assert sent["system"] == "Base.\n\nNow be formal." and [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]

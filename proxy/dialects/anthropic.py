@@ -196,12 +196,15 @@ def request_to_chat(body: JSON) -> JSON:
         messages.append({"role": "system", "content": _text_of(body["system"], "system")})
     for index, message in enumerate(raw_messages):
         param = f"messages[{index}]"
-        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-            raise _bad(f"{param}.role must be 'user' or 'assistant'", f"{param}.role")
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant", "system"):
+            raise _bad(f"{param}.role must be 'user', 'assistant' or 'system'", f"{param}.role")
         content = message.get("content")
         if not isinstance(content, (str, list)) or (isinstance(content, list) and not all(isinstance(b, dict) for b in content)):
             raise _bad(f"{param}.content must be a string or an array of content blocks", f"{param}.content")
-        if message["role"] == "user":
+        if message["role"] == "system":
+            # Claude Code sends system messages mid-conversation (a beta); chat has them too.
+            messages.append({"role": "system", "content": _text_of(content, f"{param}.content")})
+        elif message["role"] == "user":
             messages.extend(_user_messages(content, f"{param}.content"))
         else:
             messages.append(_assistant_message(content, f"{param}.content"))

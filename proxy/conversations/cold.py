@@ -1,10 +1,21 @@
 """The cold tier: every conversation in `data_dir/conversations.duckdb`.
 
-Writes go through one thread fed by a queue, in batches, off the event loop
-(the usage log's pattern; this file has its own writer because DuckDB allows
-one writing connection per file). Reads run in worker threads on cursors of
-the same connection. `flush()` waits until everything queued so far is on
-disk, so a conversation rebuilt after a hot-tier miss sees its latest turn.
+DuckDB lets one process write a file, so there are two ways in:
+
+- `LocalCold` (no Redis, one worker): a writer thread fed by a queue writes
+  batches off the event loop; reads run in worker threads on cursors.
+- `SharedCold` (Redis, any number of workers and replicas on one data_dir):
+  the process that holds the DuckDB file's lock (the OS releases it when that
+  process dies; another then takes over) writes its own changes directly and
+  applies the others', which they send to the Redis Stream
+  `<prefix>conv:cold:ops`; it also answers the reads sent to
+  `<prefix>conv:cold:reads`, after applying everything sent before them.
+  Writes are idempotent and order-tolerant (see `colddb`), so a batch
+  re-applied after a crash changes nothing. A non-owner's writes wait in
+  Redis for at most a tick (~50 ms) before they are in DuckDB.
+
+Either way `flush()` waits until this process's queued writes have left it,
+and `load()` sees every write flushed before it.
 """
 
 from __future__ import annotations
@@ -14,237 +25,244 @@ import concurrent.futures
 import logging
 import queue
 import threading
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import time
+import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import orjson
+import redis
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
-from .model import Conversation, Message, Summary, Todo
-from .schema import migrate
+from ..errors import ServiceUnavailable
+from .colddb import ColdDB, Op, conversation_op, message_op, summary_op, todos_op
+from .model import Conversation, Message, Summary, Todo, decode, encode
 
 log = logging.getLogger("proxy.conversations")
 
-_UPSERT_CONVERSATION = """
-INSERT INTO conversations (id, user_id, project_id, created_at, updated_at, message_count, metadata)
-VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, project_id = excluded.project_id,
-    updated_at = excluded.updated_at, message_count = excluded.message_count, metadata = excluded.metadata
-"""
-_INSERT_MESSAGE = (
-    "INSERT OR IGNORE INTO messages (conversation_id, seq, role, content, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?)"
-)
-_INSERT_SUMMARY = (
-    "INSERT OR IGNORE INTO context_summaries (conversation_id, version, summary, through_seq, created_at) "
-    "VALUES (?, ?, ?, ?, ?)"
-)
-_INSERT_TODOS = "INSERT OR IGNORE INTO todo_lists (conversation_id, version, todo_data, created_at) VALUES (?, ?, ?, ?)"
-
-
-def _ts(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-def _seconds(value: datetime) -> float:
-    return value.timestamp()
-
-
-@dataclass(slots=True)
-class _Batch:
-    conversations: dict[str, list[Any]]
-    messages: list[list[Any]]
-    summaries: list[list[Any]]
-    todos: list[list[Any]]
-    barriers: list[concurrent.futures.Future[None]]
-
-
 _STOP = object()
+Barrier = concurrent.futures.Future[None]
 
 
-class ColdStore:
-    """Owns `conversations.duckdb`: thread-safe `save_*()` enqueue, async reads."""
+class ColdTier(Protocol):
+    healthy: bool
 
-    def __init__(self, path: Path, *, batch_size: int = 500, flush_interval: float = 0.2) -> None:
-        self.path = path
-        self.batch_size = batch_size
-        self.flush_interval = flush_interval
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = duckdb.connect(str(path))
-        migrate(self._db)
+    def save_conversation(self, conversation: Conversation) -> None: ...
+
+    def save_message(self, conversation_id: str, message: Message) -> None: ...
+
+    def save_summary(self, conversation_id: str, summary: Summary) -> None: ...
+
+    def save_todos(self, conversation_id: str, version: int, todos: list[Todo]) -> None: ...
+
+    async def flush(self) -> None: ...
+
+    async def load(self, conversation_id: str) -> Conversation | None: ...
+
+    def close(self) -> None: ...
+
+
+class _Queued:
+    """The enqueue side both modes share: `save_*()` never blocks the event loop."""
+
+    def __init__(self) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.healthy = True
+
+    def save_conversation(self, conversation: Conversation) -> None:
+        self._queue.put(conversation_op(conversation))
+
+    def save_message(self, conversation_id: str, message: Message) -> None:
+        self._queue.put(message_op(conversation_id, message))
+
+    def save_summary(self, conversation_id: str, summary: Summary) -> None:
+        self._queue.put(summary_op(conversation_id, summary))
+
+    def save_todos(self, conversation_id: str, version: int, todos: list[Todo]) -> None:
+        self._queue.put(todos_op(conversation_id, version, todos, time.time()))
+
+    async def flush(self) -> None:
+        barrier: Barrier = concurrent.futures.Future()
+        self._queue.put(barrier)
+        await asyncio.wrap_future(barrier)
+
+    def _take(self, limit: int, wait: float) -> tuple[list[Op], list[Barrier], bool]:
+        """Up to `limit` queued ops (waiting up to `wait` for the first), the barriers among them, and stop."""
+        ops: list[Op] = []
+        barriers: list[Barrier] = []
+        stop = False
+        try:
+            item = self._queue.get(timeout=wait)
+        except queue.Empty:
+            return ops, barriers, stop
+        while True:
+            if item is _STOP:
+                stop = True
+            elif isinstance(item, concurrent.futures.Future):
+                barriers.append(item)
+            else:
+                ops.append(item)
+            if len(ops) >= limit:
+                break
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+        return ops, barriers, stop
+
+
+class LocalCold(_Queued):
+    def __init__(self, path: Path, *, batch_size: int = 500, flush_interval: float = 0.2) -> None:
+        super().__init__()
+        self.db = ColdDB(path)
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
         self._thread = threading.Thread(target=self._run, name="conversations-writer", daemon=True)
         self._thread.start()
 
-    # -- writes (enqueue only) -------------------------------------------------
-
-    def save_conversation(self, conversation: Conversation) -> None:
-        row = [
-            conversation.id,
-            conversation.user_id,
-            conversation.project_id,
-            _ts(conversation.created_at),
-            _ts(conversation.updated_at),
-            conversation.message_count,
-            orjson.dumps(conversation.metadata).decode(),
-        ]
-        self._queue.put(("conversation", row))
-
-    def save_message(self, conversation_id: str, message: Message) -> None:
-        row = [
-            conversation_id,
-            message.seq,
-            message.role,
-            message.content,
-            orjson.dumps(message.metadata).decode(),
-            _ts(message.created_at),
-        ]
-        self._queue.put(("message", row))
-
-    def save_summary(self, conversation_id: str, summary: Summary) -> None:
-        row = [conversation_id, summary.version, summary.text, summary.through_seq, _ts(summary.created_at)]
-        self._queue.put(("summary", row))
-
-    def save_todos(self, conversation_id: str, version: int, todos: list[Todo]) -> None:
-        data = orjson.dumps([t.to_json() for t in todos]).decode()
-        self._queue.put(("todos", [conversation_id, version, data, _ts(datetime.now(UTC).timestamp())]))
-
-    async def flush(self) -> None:
-        """Return once every write queued before this call is committed."""
-        barrier: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._queue.put(("barrier", barrier))
-        await asyncio.wrap_future(barrier)
-
-    # -- the writer thread -----------------------------------------------------
-
     def _run(self) -> None:
         while True:
+            ops, barriers, stop = self._take(self.batch_size, self.flush_interval)
             try:
-                first = self._queue.get(timeout=self.flush_interval)
-            except queue.Empty:
-                continue
-            batch = _Batch({}, [], [], [], [])
-            stop = first is _STOP
-            if not stop:
-                self._add(batch, first)
-            count = 1
-            while count < self.batch_size:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                    continue
-                self._add(batch, item)
-                count += 1
-            self._write(batch)
+                self.db.write(ops)
+                self.healthy = True
+            except duckdb.Error:
+                self.healthy = False
+                log.exception("conversation batch of %d writes could not be stored", len(ops))
+            for barrier in barriers:
+                barrier.set_result(None)
             if stop and self._queue.empty():
                 return
 
-    @staticmethod
-    def _add(batch: _Batch, item: tuple[str, Any]) -> None:
-        kind, payload = item
-        if kind == "conversation":
-            batch.conversations[payload[0]] = payload  # the latest state of each wins
-        elif kind == "message":
-            batch.messages.append(payload)
-        elif kind == "summary":
-            batch.summaries.append(payload)
-        elif kind == "todos":
-            batch.todos.append(payload)
-        else:
-            batch.barriers.append(payload)
-
-    def _write(self, batch: _Batch) -> None:
-        try:
-            if batch.conversations or batch.messages or batch.summaries or batch.todos:
-                self._db.execute("BEGIN")
-                if batch.conversations:
-                    self._db.executemany(_UPSERT_CONVERSATION, list(batch.conversations.values()))
-                if batch.messages:
-                    self._db.executemany(_INSERT_MESSAGE, batch.messages)
-                if batch.summaries:
-                    self._db.executemany(_INSERT_SUMMARY, batch.summaries)
-                if batch.todos:
-                    self._db.executemany(_INSERT_TODOS, batch.todos)
-                self._db.execute("COMMIT")
-            self.healthy = True
-        except duckdb.Error:
-            self.healthy = False
-            log.exception("conversation batch could not be written")
-            try:
-                self._db.execute("ROLLBACK")
-            except duckdb.Error:
-                pass
-        finally:
-            for barrier in batch.barriers:
-                barrier.set_result(None)
-
-    # -- reads (worker threads, cursors) ---------------------------------------
-
-    def _query(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        cursor = self._db.cursor()
-        try:
-            return cursor.execute(sql, params).fetchall()
-        finally:
-            cursor.close()
-
-    def _load(self, conversation_id: str) -> Conversation | None:
-        rows = self._query(
-            "SELECT user_id, project_id, created_at, updated_at, message_count, metadata FROM conversations WHERE id = ?",
-            [conversation_id],
-        )
-        if not rows:
-            return None
-        user_id, project_id, created_at, updated_at, message_count, metadata = rows[0]
-        conversation = Conversation(
-            conversation_id,
-            user_id=user_id,
-            project_id=project_id,
-            created_at=_seconds(created_at),
-            updated_at=_seconds(updated_at),
-            message_count=int(message_count),
-            metadata=orjson.loads(metadata) if metadata else {},
-        )
-        summaries = self._query(
-            "SELECT summary, version, through_seq, created_at FROM context_summaries "
-            "WHERE conversation_id = ? ORDER BY version DESC LIMIT 1",
-            [conversation_id],
-        )
-        through = 0
-        if summaries:
-            text, version, through, created = summaries[0]
-            conversation.summary = Summary(text, int(version), int(through), _seconds(created))
-        messages = self._query(
-            "SELECT seq, role, content, metadata, created_at FROM messages "
-            "WHERE conversation_id = ? AND seq > ? ORDER BY seq",
-            [conversation_id, through],
-        )
-        conversation.recent = [
-            Message(int(seq), role, content, _seconds(created), orjson.loads(meta) if meta else {})
-            for seq, role, content, meta, created in messages
-        ]
-        todos = self._query(
-            "SELECT version, todo_data FROM todo_lists WHERE conversation_id = ? ORDER BY version DESC LIMIT 1",
-            [conversation_id],
-        )
-        if todos:
-            conversation.todos_version = int(todos[0][0])
-            conversation.todos = [Todo.from_json(item) for item in orjson.loads(todos[0][1])]
-        return conversation
-
     async def load(self, conversation_id: str) -> Conversation | None:
-        """The conversation as last committed, or None if it never existed."""
         await self.flush()
-        return await asyncio.to_thread(self._load, conversation_id)
-
-    async def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        return await asyncio.to_thread(self._query, sql, params or [])
+        return await asyncio.to_thread(self.db.load, conversation_id)
 
     def close(self) -> None:
         self._queue.put(_STOP)
         self._thread.join()
-        self._db.close()
+        self.db.close()
+
+
+class SharedCold(_Queued):
+    def __init__(self, path: Path, redis_url: str, client: aioredis.Redis, prefix: str, *, batch_size: int = 500,
+                 tick: float = 0.05, read_timeout: float = 10.0) -> None:
+        super().__init__()
+        self.path = path
+        self.client = client
+        self.sync = redis.Redis.from_url(redis_url, socket_connect_timeout=2, health_check_interval=10)
+        self.ops_key = f"{prefix}conv:cold:ops"
+        self.reads_key = f"{prefix}conv:cold:reads"
+        self.reply_prefix = f"{prefix}conv:cold:reply:"
+        self.batch_size = batch_size
+        self.tick = tick
+        self.read_timeout = read_timeout
+        self.db: ColdDB | None = None
+        self._tried_at = 0.0
+        self._thread = threading.Thread(target=self._run, name="conversations-cold", daemon=True)
+        self._thread.start()
+
+    @property
+    def owning(self) -> bool:
+        return self.db is not None
+
+    def _run(self) -> None:
+        """One thread: our writes (to the file if we own it, else to the stream), then the owner's duties."""
+        while True:
+            ops, barriers, stop = self._take(self.batch_size, self.tick)
+            if self.db is None and time.monotonic() - self._tried_at > 1.0:
+                self._try_own()
+            self._store(ops)
+            for barrier in barriers:
+                barrier.set_result(None)
+            if self.db is not None:
+                try:
+                    self._apply()
+                    self._serve_reads()
+                    self.healthy = True
+                except (RedisError, OSError, duckdb.Error):
+                    if self.healthy:
+                        log.warning("conversation store owner hit an error; retrying", exc_info=True)
+                    self.healthy = False
+            if stop and self._queue.empty():
+                break
+        if self.db is not None:
+            try:
+                while self._apply():
+                    pass
+            except (RedisError, OSError, duckdb.Error):
+                log.warning("conversation writes left in Redis for the next owner", exc_info=True)
+            self.db.close()
+            self.db = None
+
+    def _try_own(self) -> None:
+        self._tried_at = time.monotonic()
+        try:
+            self.db = ColdDB(self.path)
+        except duckdb.IOException:
+            return  # another process holds the file; it applies what we send
+        log.info("this process owns %s", self.path)
+
+    def _store(self, ops: list[Op]) -> None:
+        """Our writes: straight into the file we own, else into the stream (held and retried if Redis is away)."""
+        while ops:
+            try:
+                if self.db is not None:
+                    self.db.write(ops)
+                else:
+                    pipe = self.sync.pipeline(transaction=False)
+                    for op in ops:
+                        pipe.xadd(self.ops_key, {"op": orjson.dumps(op)})
+                    pipe.execute()
+                self.healthy = True
+                return
+            except (RedisError, OSError, duckdb.Error):
+                if self.healthy:
+                    log.warning("%d conversation writes could not be stored yet; retrying", len(ops), exc_info=True)
+                self.healthy = False
+                time.sleep(0.5)
+
+    def _apply(self) -> int:
+        """Write a batch of the other processes' operations; writes are idempotent, so a crash here is harmless."""
+        assert self.db is not None
+        entries: Any = self.sync.xrange(self.ops_key, count=self.batch_size)
+        if not entries:
+            return 0
+        ops: list[Op] = [(kind, row) for kind, row in (orjson.loads(fields[b"op"]) for _, fields in entries)]
+        self.db.write(ops)
+        self.sync.xdel(self.ops_key, *[entry_id for entry_id, _ in entries])
+        return len(entries)
+
+    def _serve_reads(self) -> None:
+        assert self.db is not None
+        while (request := self.sync.lpop(self.reads_key)) is not None:
+            while self._apply():  # everything sent before this read
+                pass
+            body = orjson.loads(request)  # type: ignore[arg-type]
+            found = self.db.load(str(body["id"]))
+            pipe = self.sync.pipeline(transaction=True)
+            pipe.rpush(str(body["reply"]), b"null" if found is None else encode(found))
+            pipe.expire(str(body["reply"]), 60)
+            pipe.execute()
+
+    # -- reads from any process --------------------------------------------------
+
+    async def load(self, conversation_id: str) -> Conversation | None:
+        await self.flush()  # our own writes are in the stream before the read request
+        reply_key = self.reply_prefix + uuid.uuid4().hex
+        await self.client.rpush(self.reads_key, orjson.dumps({"id": conversation_id, "reply": reply_key}))
+        reply = await self.client.blpop([reply_key], timeout=self.read_timeout)
+        if reply is None:
+            raise ServiceUnavailable(
+                "the conversation store did not answer (no gateway process holds conversations.duckdb)",
+                code="conversation_store_unavailable",
+            )
+        raw = reply[1]
+        return None if raw in (b"null", "null") else decode(raw)
+
+    def close(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join()
+        self.sync.close()

@@ -16,7 +16,7 @@ from typing import Protocol
 import orjson
 import redis.asyncio as aioredis
 
-from .model import Conversation, Message, Summary, Todo
+from .model import Conversation, Message, Summary, Todo, decode, encode
 
 
 class HotTier(Protocol):
@@ -25,26 +25,6 @@ class HotTier(Protocol):
     async def put(self, conversation: Conversation) -> None: ...
 
     async def delete(self, conversation_id: str) -> None: ...
-
-
-def _encode(conversation: Conversation) -> bytes:
-    return orjson.dumps(
-        {
-            "meta": conversation.meta_json(),
-            "summary": conversation.summary.to_json() if conversation.summary else None,
-            "recent": [m.to_json() for m in conversation.recent],
-            "todos": [t.to_json() for t in conversation.todos],
-        }
-    )
-
-
-def _decode(raw: bytes) -> Conversation:
-    data = orjson.loads(raw)
-    conversation = Conversation.from_meta(data["meta"])
-    conversation.summary = Summary.from_json(data["summary"]) if data["summary"] else None
-    conversation.recent = [Message.from_json(m) for m in data["recent"]]
-    conversation.todos = [Todo.from_json(t) for t in data["todos"]]
-    return conversation
 
 
 class MemoryHot:
@@ -67,10 +47,10 @@ class MemoryHot:
             del self._entries[conversation_id]
             return None
         self._entries.move_to_end(conversation_id)
-        return _decode(raw)
+        return decode(raw)
 
     async def put(self, conversation: Conversation) -> None:
-        self._entries[conversation.id] = (time.monotonic() + self.ttl_seconds, _encode(conversation))
+        self._entries[conversation.id] = (time.monotonic() + self.ttl_seconds, encode(conversation))
         self._entries.move_to_end(conversation.id)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
+
 TodoStatus = Literal["pending", "in_progress", "done"]
 
 
@@ -116,3 +118,24 @@ class Conversation:
             todos_version=int(raw.get("todosVersion") or 0),
             metadata=dict(raw.get("metadata") or {}),
         )
+
+
+def encode(conversation: Conversation) -> bytes:
+    """The whole working set as JSON (the in-process hot tier and the cold tier's replies)."""
+    return orjson.dumps(
+        {
+            "meta": conversation.meta_json(),
+            "summary": conversation.summary.to_json() if conversation.summary else None,
+            "recent": [m.to_json() for m in conversation.recent],
+            "todos": [t.to_json() for t in conversation.todos],
+        }
+    )
+
+
+def decode(raw: bytes | str) -> Conversation:
+    data = orjson.loads(raw)
+    conversation = Conversation.from_meta(data["meta"])
+    conversation.summary = Summary.from_json(data["summary"]) if data["summary"] else None
+    conversation.recent = [Message.from_json(m) for m in data["recent"]]
+    conversation.todos = [Todo.from_json(t) for t in data["todos"]]
+    return conversation

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ..config import Config
-from .cold import ColdStore
+from .cold import ColdTier, LocalCold, SharedCold
 from .hot import HotTier, MemoryHot, RedisHot
 from .locks import ConversationLocks
 from .model import Conversation, Message
@@ -33,7 +33,12 @@ class ConversationStore:
             if client is not None
             else MemoryHot(settings.hot_max_conversations, settings.hot_ttl_seconds)
         )
-        self.cold = ColdStore(Path(config.server.data_dir) / "conversations.duckdb")
+        path = Path(config.server.data_dir) / "conversations.duckdb"
+        self.cold: ColdTier = (
+            SharedCold(path, config.redis_url, client, config.redis_prefix)
+            if client is not None and config.redis_url
+            else LocalCold(path)
+        )
         self.locks = ConversationLocks(client, config.redis_prefix, settings.lock_timeout_seconds)
         self.rebuilt = 0
         self._tasks: set[asyncio.Task[None]] = set()

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from .config import Config, load_config
-from .endpoints import chat, health, messages, models, passthrough, responses, seed, settings
+from .endpoints import chat, health, messages, models, passthrough, responses, seed, settings, sql
 from .errors import GatewayError
 from .mcp import http as mcp_http
 from .reload import ConfigWatcher
@@ -61,6 +61,7 @@ ENDPOINT_MODULES = (
     seed,
     responses,
     mcp_http,
+    sql,
 )
 
 

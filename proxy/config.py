@@ -163,6 +163,9 @@ class UsageConfig(_Frozen):
     # Events held in memory while DuckDB (or Redis) is slow; beyond this they
     # are spilled to data_dir/usage-spill and written later, never dropped.
     max_pending: int = Field(10_000, gt=0)
+    # With Redis: how long the elected ingester's lock lives without renewal,
+    # i.e. how soon another worker takes over writing after it dies.
+    ingester_lock_seconds: float = Field(10.0, gt=0)
     sql_max_rows: int = Field(1000, gt=0)
     sql_timeout_seconds: float = Field(10.0, gt=0)
     sql_max_chars: int = Field(10_000, gt=0)

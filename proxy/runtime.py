@@ -23,7 +23,7 @@ from .conversations import ConversationStore
 from .providers import Provider, build_provider, build_providers
 from .response_store import ResponseStore, build_response_store
 from .routing import Router
-from .usage import UsageWriter
+from .usage import UsageLog
 
 log = logging.getLogger("proxy")
 
@@ -34,7 +34,7 @@ class Gateway:
     providers: dict[str, Provider]
     available: set[str]
     router: Router
-    usage: UsageWriter | None
+    usage: UsageLog | None
     redis: aioredis.Redis | None
     admin_token: str
     cache: ResponseCache
@@ -48,8 +48,7 @@ class Gateway:
         providers = build_providers(config)
         available = await _probe(providers)
         redis_client = aioredis.from_url(config.redis_url) if config.redis_url else None
-        data_dir = Path(config.server.data_dir)
-        usage = UsageWriter(data_dir / "usage.duckdb") if config.usage.enabled else None
+        usage = await asyncio.to_thread(UsageLog, config) if config.usage.enabled else None
         cache = ResponseCache.build(config.cache, redis_client, config.redis_prefix)
         responses = build_response_store(config.responses, redis_client, config.redis_prefix)
         gateway = cls(
@@ -105,7 +104,8 @@ class Gateway:
             f"  providers: {', '.join(used) or 'none'}",
             f"  models:    {', '.join(m.id for m in self.router.list_models())}",
             f"  redis:     {_redact(config.redis_url) if config.redis_url else 'not configured'}",
-            f"  usage log: {Path(config.server.data_dir) / 'usage.duckdb'}",
+            f"  usage log: {Path(config.server.data_dir) / 'usage.duckdb'}"
+            + (f" (through Redis stream {config.redis_prefix}usage:events)" if config.redis_url else ""),
             "  admin:     "
             + ("token from config" if config.server.admin_token else f"token in {Path(config.server.data_dir) / 'admin_token'}"),
         ]

@@ -32,6 +32,7 @@ async def health(request: Request) -> Response:
         "redisConfigured": redis_ok is not None,
         "database": database_ok,
         "cache": gateway.cache.status(),
+        "usage": gateway.usage.status() if gateway.usage is not None else None,
         "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "providers": providers,
         "demo": gateway.router.demo_only,

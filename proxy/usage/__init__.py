@@ -1,5 +1,6 @@
-"""The usage log: schema migrations and the single DuckDB writer."""
+"""The usage log: schema migrations, the spool, the DuckDB store, the Redis ingester, SQL."""
 
-from .writer import UsageWriter
+from .log import UsageLog
+from .sql import QueryResult, SqlLimits, check_sql
 
-__all__ = ["UsageWriter"]
+__all__ = ["QueryResult", "SqlLimits", "UsageLog", "check_sql"]

@@ -1,0 +1,114 @@
+"""`UsageLog`: what the gateway holds to record usage and ask SQL of it.
+
+Without Redis this process owns the DuckDB file: events go through the spool
+straight into the store, and SQL runs on the store's connection. With Redis,
+events go through the spool into a Redis Stream, one elected ingester (maybe
+this process, maybe another worker or replica) writes DuckDB, and SQL asked
+here is sent to that ingester. Either way `publish()` never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import orjson
+import redis
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from ..config import Config
+from ..errors import GatewayError, ServiceUnavailable
+from ..types import UsageEvent
+from .ingest import Ingester, StreamKeys, StreamPublisher
+from .spool import Spool
+from .sql import QueryResult, SqlLimits, check_sql, run_query
+from .store import UsageStore, event_record
+
+
+class UsageLog:
+    def __init__(self, config: Config) -> None:
+        usage = config.usage
+        data_dir = Path(config.server.data_dir)
+        self.path = data_dir / "usage.duckdb"
+        self.limits = SqlLimits(usage.sql_max_rows, usage.sql_timeout_seconds, usage.sql_max_chars)
+        self.keys = StreamKeys(config.redis_prefix)
+        self.store: UsageStore | None = None
+        self.ingester: Ingester | None = None
+        self.publisher: StreamPublisher | None = None
+        self._redis: redis.Redis | None = None
+        options = {"batch_size": usage.batch_size, "flush_interval": usage.flush_interval_seconds,
+                   "max_pending": usage.max_pending, "convert": event_record}
+        if config.redis_url:
+            self._redis = redis.Redis.from_url(config.redis_url, socket_connect_timeout=2, health_check_interval=10)
+            self.publisher = StreamPublisher(self._redis, self.keys)
+            self.spool = Spool(self.publisher, data_dir / "usage-spill", name="stream", **options)  # type: ignore[arg-type]
+            self.ingester = Ingester(self._redis, self.keys, self.path, lock_seconds=usage.ingester_lock_seconds,
+                                     batch_size=usage.batch_size, limits=self.limits)
+        else:
+            self.store = UsageStore(self.path)
+            self.spool = Spool(self.store.insert, data_dir / "usage-spill", name="direct", **options)  # type: ignore[arg-type]
+
+    @property
+    def mode(self) -> str:
+        return "redis-stream" if self.ingester is not None else "direct"
+
+    def publish(self, event: UsageEvent) -> None:
+        self.spool.put(event)
+
+    @property
+    def healthy(self) -> bool:
+        return self.spool.healthy and (self.ingester is None or self.ingester.healthy)
+
+    def status(self) -> dict[str, object]:
+        return {
+            "mode": self.mode,
+            "ingester": self.ingester is None or self.ingester.leading,
+            "backlog": self.spool.backlog,
+            "spilled": self.spool.spilled,
+        }
+
+    async def query(self, sql: str, client: aioredis.Redis | None) -> QueryResult:
+        """Run read-only SQL here if this process holds the file, else on the ingester."""
+        check_sql(sql, self.limits)
+        if self.store is not None:
+            return await asyncio.to_thread(run_query, self.store.cursor(), sql, self.limits)
+        assert self.ingester is not None
+        if self.ingester.leading:
+            try:
+                return await asyncio.to_thread(self.ingester.query, sql)
+            except GatewayError as error:
+                if error.code != "not_ingester":
+                    raise
+        if client is None:
+            raise ServiceUnavailable("the usage log is not reachable from this process", code="usage_unavailable")
+        return await self._ask_ingester(sql, client)
+
+    async def _ask_ingester(self, sql: str, client: aioredis.Redis) -> QueryResult:
+        query_id = uuid.uuid4().hex
+        wait = self.limits.timeout_seconds + 5
+        try:
+            await client.rpush(self.keys.sql, orjson.dumps({"id": query_id, "sql": sql}))
+            reply = await client.blpop([self.keys.reply(query_id)], timeout=wait)
+        except (RedisError, OSError) as error:
+            raise ServiceUnavailable(f"cannot reach Redis to run the query: {error}", code="usage_unavailable") from None
+        if reply is None:
+            raise ServiceUnavailable(f"no usage ingester answered within {wait:g}s", code="usage_unavailable")
+        answer = orjson.loads(reply[1])
+        if "error" in answer:
+            shape = answer["error"]
+            raise GatewayError(shape["message"], code=shape.get("code"), param=shape.get("param"),
+                               error_type=shape.get("type"), status_code=int(answer.get("status", 500)))
+        result = answer["result"]
+        return QueryResult(result["columns"], result["rows"], bool(result["truncated"]))
+
+    def close(self) -> None:
+        """Flush everything (SIGTERM path): the spool to its sink, then the stream to DuckDB."""
+        self.spool.close()
+        if self.ingester is not None:
+            self.ingester.close(self.publisher.last_id if self.publisher else None)
+        if self.store is not None:
+            self.store.close()
+        if self._redis is not None:
+            self._redis.close()

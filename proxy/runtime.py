@@ -77,6 +77,7 @@ class Gateway:
         router = Router(config, available)
         retired = [p for name, p in self.providers.items() if providers.get(name) is not p]
         self.config, self.providers, self.available, self.router = config, providers, available, router
+        self.cache.config = config.cache  # TTL and rules apply to the next lookup
         return retired
 
     async def close(self) -> None:

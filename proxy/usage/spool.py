@@ -118,15 +118,24 @@ class Spool:
     # -- drain: memory and disk -> sink ---------------------------------------
 
     def _run_drain(self) -> None:
+        last_send = 0.0
         while True:
             with self._cond:
                 if not self._pending and not self._pump_done:
                     self._cond.wait(self.flush_interval)
+                # At most one write per flush interval unless a full batch waits:
+                # a statement per event would cost DuckDB far more CPU than the rows.
+                while len(self._pending) < self.batch_size and not self._pump_done:
+                    early = last_send + self.flush_interval - time.monotonic()
+                    if early <= 0:
+                        break
+                    self._cond.wait(early)
                 batch = [self._pending.popleft() for _ in range(min(self.batch_size, len(self._pending)))]
                 if not batch:
                     self._seal_spill()  # memory is empty: new events go to memory again
                 finished = self._pump_done and not batch and not self._pending
             if batch:
+                last_send = time.monotonic()
                 if not self._send(batch):
                     self._respill(batch)
                 continue

@@ -18,7 +18,7 @@ def test_auto_classifies_and_picks_cheapest_fitting_tier(client: openai.OpenAI) 
     simple = _create(client, "auto", "hi, how are you?")
     assert simple.headers["x-gateway-tier"] == "L0"
     assert simple.headers["x-gateway-task"] == "chat"
-    assert "task:default_chat" in simple.headers["x-gateway-route-reason"]
+    assert "task:small_talk" in simple.headers["x-gateway-route-reason"]
     assert simple.parse().model == "free-small"
 
     hard = _create(client, "auto", "Design the architecture for a concurrent job scheduler and debug its race condition")

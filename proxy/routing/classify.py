@@ -85,7 +85,7 @@ _ANALYZE = _any(
     r"\bis (?:this|it) (?:a )?(?:good|valid|safe|correct)\b", r"\bis [^\n]{1,40}(?:true|valid) (?:in|sql)\b", r"\bwhich of these\b",
     r"\btell me (?:why|the trend)\b", r"\bcheck (?:our|my|this|the)\b", r"\bcommit message\b", r"\bpr description\b",
     r"^/explain\b", r"\bwhere do we handle\b", r"\blook at this\b", r"\bevaluate\b", r"\bwhat is going on\b",
-    r"\bbuild a cohort\b", r"\bwhich countries\b", r"\bread this\b", r"\blist the (?:weakest|risks|problems|issues)\b",
+    r"\bdesign (?:the|an?|our) (?:architecture|system|schema|data model)\b", r"\bdebug\w*\b", r"\bbuild a cohort\b", r"\bwhich countries\b", r"\bread this\b", r"\blist the (?:weakest|risks|problems|issues)\b",
     # es / pt / fr / de / vi / ja / zh / ru
     r"\brevis[ae]\b", r"\bcompar[ae]\b", r"\bcausa ra[ií]z\b", r"\bpor qu[eé]\b", r"\bcómo se comparan\b",
     r"\bpourquoi\b", r"\bfais un audit\b", r"\bfinde die ursache\b", r"\bwarum\b", r"\bvergleiche\b",

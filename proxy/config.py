@@ -110,6 +110,35 @@ class RouteRule(_Frozen):
     tier: Tier
 
 
+class RetryConfig(_Frozen):
+    """Retries of one upstream call on 429, 5xx and connection errors."""
+
+    attempts: int = Field(2, ge=1, le=10)  # tries per candidate model; 1 = no retry
+    backoff_seconds: float = Field(0.25, ge=0)  # base of the exponential backoff (full jitter)
+    max_backoff_seconds: float = Field(8.0, ge=0)
+    # A Retry-After longer than this moves on to the next candidate instead of waiting.
+    max_retry_after_seconds: float = Field(5.0, ge=0)
+
+
+class HealthConfig(_Frozen):
+    """Passive health per provider and per model, with a circuit breaker."""
+
+    failure_threshold: int = Field(3, ge=1)  # consecutive failures that open the circuit
+    error_rate: float = Field(0.5, gt=0, le=1)  # ... or this share of failures over the window
+    window: int = Field(20, ge=2)  # recent calls remembered per model
+    min_calls: int = Field(10, ge=1)  # calls in the window before the error rate counts
+    cooldown_seconds: float = Field(30.0, gt=0)  # open -> half-open (one trial call) after this
+
+
+class OpenRouterFreeConfig(_Frozen):
+    """L0 fallback to OpenRouter's zero-priced models when L0 has no usable model."""
+
+    enabled: bool = True
+    provider: str = "openrouter"  # the configured provider whose /models list is read
+    top: int = Field(5, ge=1, le=50)
+    refresh_seconds: float = Field(3600.0, gt=0)
+
+
 class RoutingConfig(_Frozen):
     default_tier: Tier = "L0"
     max_tier: Tier = "L3"
@@ -128,6 +157,15 @@ class RoutingConfig(_Frozen):
     cross_check: bool = False
     # Tiers switched off (from the dashboard, say): their models are not routed to.
     disabled_tiers: tuple[Tier, ...] = ()
+    retry: RetryConfig = RetryConfig()
+    health: HealthConfig = HealthConfig()
+    # How long an `escalation_required` approval token stays valid (single use).
+    escalation_token_ttl_seconds: float = Field(600.0, gt=0)
+    # Cross-check also applies to these tasks whatever the quality hint; the judge
+    # model (a cheap one) compares prose answers; code and JSON are compared structurally.
+    cross_check_tasks: tuple[Task, ...] = ()
+    cross_check_judge: str | None = None
+    openrouter_free: OpenRouterFreeConfig = OpenRouterFreeConfig()
 
 
 CacheMode = Literal["auto", "always", "never"]
@@ -277,6 +315,9 @@ class Config(_Frozen):
             for name in names:
                 if name not in known:
                     raise ValueError(f"routing.task_models.{task}: unknown model {name!r}")
+        judge = self.routing.cross_check_judge
+        if judge is not None and judge not in known:
+            raise ValueError(f"routing.cross_check_judge: unknown model {judge!r}")
         targets = known | set(TIERS) | set(TASKS) | {"auto"}
         for alias, target in self.routing.aliases.items():
             if target not in targets:

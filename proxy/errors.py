@@ -9,6 +9,7 @@
       RateLimited         429    carries Retry-After
       UpstreamError       4xx/5xx an upstream's own error, meaning kept
       UpstreamUnavailable 502/504 refused connection, timeout
+      EscalationRequired  402    a paid tier needs the client's approval (token inside)
       ServiceUnavailable  503    no usable model
 
 Lower-library errors (httpx, orjson, pydantic) are translated at the edges that
@@ -126,6 +127,19 @@ class UpstreamUnavailable(GatewayError):
         self.provider = provider
 
     retryable = True
+
+
+class EscalationRequired(GatewayError):
+    """The answer needs a paid tier and auto-escalation is off: the client may approve.
+
+    The error carries `escalation: {proposedTier, fromTier, reason,
+    estimatedCostUsd, approvalToken, expiresInSeconds, attempts}`; repeating the
+    request with `x-gateway-approve-escalation: <approvalToken>` approves it once.
+    """
+
+    status_code = 402
+    error_type = "escalation_required"
+    code = "escalation_required"
 
 
 class ServiceUnavailable(GatewayError):

@@ -1,6 +1,6 @@
 """The request path for one chat completion, in order:
 
-    route -> cache lookup -> upstream -> stream back (cache store) -> record usage
+    route -> cache lookup -> upstream (retries, failover, escalation) -> stream back (cache store) -> record usage
 
 Every dialect (chat completions, the seed's API, later Anthropic Messages and
 Responses) calls `run_chat` with an OpenAI-shaped body and gets back either a
@@ -20,6 +20,7 @@ from .runtime import Gateway
 from .streaming import StreamRelay
 from .tokencount import estimate_messages_tokens, estimate_text_tokens
 from .types import JSON, Principal, RouteDecision, Usage, UsageEvent
+from .upstream import Dispatched, call_upstream
 
 
 @dataclass
@@ -34,6 +35,8 @@ class ChatCall:
     cache: Directive = "default"
     # What the client asked for when its dialect rewrote `model` (a Claude name mapped to a tier).
     requested_model: str | None = None
+    # `x-gateway-approve-escalation`: a one-time token approving a paid tier (see upstream.py).
+    approval: str | None = None
     request_id: str = field(default_factory=lambda: "req_" + uuid.uuid4().hex[:24])
 
 
@@ -131,6 +134,31 @@ def _publish(gateway: Gateway, event: UsageEvent) -> None:
         gateway.usage.publish(event)
 
 
+def _note_attempts(gateway: Gateway, call: ChatCall, body: JSON, event: UsageEvent, headers: dict[str, str],
+                   dispatched: Dispatched) -> None:
+    """Headers and usage fields for the model that answered; a usage row for each answer that was paid and thrown away."""
+    decision = dispatched.decision
+    headers.update(decision.headers())
+    event.routed_model, event.provider, event.tier = decision.model.id, decision.provider, decision.tier
+    event.route_reasons = list(decision.reasons)
+    if dispatched.escalated_from is not None:
+        event.escalated_from = dispatched.escalated_from
+        headers["x-gateway-escalated-from"] = dispatched.escalated_from
+    if len(dispatched.attempts) > 1:
+        headers["x-gateway-attempts"] = str(len(dispatched.attempts))
+    for attempt in dispatched.attempts:
+        if attempt.usage is None or attempt.model_config is None or attempt.outcome == "ok":
+            continue
+        rejected = _event(call, body, None)
+        rejected.task, rejected.complexity, rejected.tier = decision.task, decision.complexity, attempt.tier
+        rejected.routed_model, rejected.provider = attempt.model, attempt.provider
+        rejected.error_type = f"rejected_{attempt.outcome}"
+        rejected.route_reasons = [f"attempt:{attempt.outcome}"]
+        rejected.input_tokens, rejected.output_tokens = attempt.usage.input_tokens, attempt.usage.output_tokens
+        rejected.cost_usd = float(cost_usd(attempt.model_config, attempt.usage))
+        _publish(gateway, rejected)
+
+
 async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
     try:
         decision = gateway.router.route(body, quality=call.quality, principal=call.principal)
@@ -151,12 +179,17 @@ async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
     if cached is not None:
         return await _replay(gateway, body, decision, event, headers, cached)
 
-    provider = gateway.providers[decision.provider]
-    upstream_body = {**body, "model": decision.model.upstream_model}
+    try:
+        dispatched = await call_upstream(gateway, body, decision, principal=call.principal, approval=call.approval)
+    except GatewayError as error:
+        event.status, event.error_type = error.status_code, error.code or error.error_type
+        _publish(gateway, event)
+        raise
+    decision = dispatched.decision
+    _note_attempts(gateway, call, body, event, headers, dispatched)
 
-    if body.get("stream"):
+    if dispatched.chunks is not None:
         client_options = body.get("stream_options") or {}
-        upstream_body["stream_options"] = {**client_options, "include_usage": True}
 
         def on_end(relay: StreamRelay) -> None:
             usage = relay.usage or _estimate(body, relay.output_text())
@@ -168,7 +201,7 @@ async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
                 event.status, event.error_type = 499, "client_disconnected"
             _publish(gateway, event)
 
-        chunks = provider.stream(upstream_body)
+        chunks = dispatched.chunks
         if plan.write:
             chunks = gateway.cache.tee(plan, chunks)  # cache store: after the last chunk, before [DONE]
         relay = StreamRelay(
@@ -182,12 +215,7 @@ async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
             raise
         return ChatOutcome(decision, headers, stream=relay)
 
-    try:
-        response = await provider.complete(upstream_body)
-    except GatewayError as error:
-        event.status, event.error_type = error.status_code, error.code or error.error_type
-        _publish(gateway, event)
-        raise
+    response = dispatched.response or {}
     usage = Usage.from_openai(response.get("usage"))
     if usage is None:
         usage = _estimate(body, _response_text(response))

@@ -23,6 +23,9 @@ from .conversations import ConversationStore
 from .providers import Provider, build_provider, build_providers
 from .response_store import ResponseStore, build_response_store
 from .routing import Router
+from .routing.escalation import ApprovalStore
+from .routing.health import HealthBoard
+from .routing.openrouter_free import OpenRouterFree
 from .usage import UsageLog
 
 log = logging.getLogger("proxy")
@@ -42,6 +45,10 @@ class Gateway:
     started_at: float = field(default_factory=time.time)
     # The seed's stateful API (conversation context); built in `start`.
     conversations: ConversationStore | None = None
+    # Routing state that outlives a config reload: passive health, approval tokens, free-model list.
+    health: HealthBoard = field(default_factory=lambda: HealthBoard(Config().routing.health))
+    approvals: ApprovalStore = field(default_factory=lambda: ApprovalStore(None, "aigw:", 600.0))
+    free_models: OpenRouterFree | None = None
 
     @classmethod
     async def start(cls, config: Config) -> Gateway:
@@ -51,10 +58,16 @@ class Gateway:
         usage = await asyncio.to_thread(UsageLog, config) if config.usage.enabled else None
         cache = ResponseCache.build(config.cache, redis_client, config.redis_prefix)
         responses = build_response_store(config.responses, redis_client, config.redis_prefix)
+        health = HealthBoard(config.routing.health)
+        free_models = _free_models(config, providers, available)
+        router = Router(config, available, health, free_models)
         gateway = cls(
-            config, providers, available, Router(config, available), usage, redis_client, admin_token(config), cache,
-            responses,
+            config, providers, available, router, usage, redis_client, admin_token(config), cache, responses,
+            health=health, free_models=free_models,
+            approvals=ApprovalStore(redis_client, config.redis_prefix, config.routing.escalation_token_ttl_seconds),
         )
+        if free_models is not None and not router.by_tier["L0"]:
+            await free_models.refresh()
         gateway.conversations = ConversationStore(config, redis_client)
         log.info("%s", gateway.banner())
         return gateway
@@ -74,7 +87,13 @@ class Gateway:
                 fresh[name] = provider
         available = {name for name in providers if name in self.available and name not in fresh}
         available |= await _probe(fresh)
-        router = Router(config, available)
+        self.health.config = config.routing.health
+        self.approvals.ttl_seconds = config.routing.escalation_token_ttl_seconds
+        free_models = _free_models(config, providers, available)
+        router = Router(config, available, self.health, free_models)
+        if free_models is not None and not router.by_tier["L0"]:
+            await free_models.refresh()
+        self.free_models = free_models
         retired = [p for name, p in self.providers.items() if providers.get(name) is not p]
         self.config, self.providers, self.available, self.router = config, providers, available, router
         self.cache.config = config.cache  # TTL and rules apply to the next lookup
@@ -113,6 +132,15 @@ class Gateway:
         if self.router.demo_only:
             lines.append("  NOTE: no provider key and no Ollama found; answering with the built-in 'demo' model ($0).")
         return "\n".join(lines)
+
+
+def _free_models(config: Config, providers: dict[str, Provider], available: set[str]) -> OpenRouterFree | None:
+    """The OpenRouter free-model list, when enabled and OpenRouter is keyed and reachable."""
+    settings = config.routing.openrouter_free
+    provider = providers.get(settings.provider)
+    if not settings.enabled or provider is None or settings.provider not in available or provider.config.kind != "openai":
+        return None
+    return OpenRouterFree(settings, settings.provider, provider.client)
 
 
 async def _probe(providers: dict[str, Provider]) -> set[str]:

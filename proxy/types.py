@@ -37,6 +37,11 @@ class RouteDecision:
     tier: Tier
     reasons: tuple[str, ...]
     candidates: tuple[ModelConfig, ...] = ()
+    # The highest tier this request may reach (the project's MAX_ESCALATION_LAYER).
+    ceiling: Tier = "L3"
+    # False when the client named a concrete model or tier: no fallback to
+    # other models and no escalation, only retries of that model.
+    flexible: bool = True
 
     @property
     def provider(self) -> str:

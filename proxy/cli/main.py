@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import mcp, serve
+from . import mcp, route, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.add_parser(subparsers)
     mcp.add_parser(subparsers)
+    route.add_parser(subparsers)
     return parser
 
 

@@ -32,6 +32,7 @@ async def chat_completions(request: Request) -> Response:
     call = ChatCall(
         principal=authenticate(request),
         quality=request.headers.get("x-gateway-quality"),
+        approval=request.headers.get("x-gateway-approve-escalation"),
         client=request.headers.get("user-agent"),
         cache=client_directive(request.headers),
     )

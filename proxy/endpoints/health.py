@@ -21,6 +21,7 @@ async def health(request: Request) -> Response:
         name: {
             "kind": provider.config.kind,
             "status": "up" if name in gateway.available else "down",
+            "circuit": gateway.health.provider_state(name),
             **({"demo": True} if provider.config.kind == "demo" else {}),
         }
         for name, provider in gateway.providers.items()
@@ -35,6 +36,8 @@ async def health(request: Request) -> Response:
         "usage": gateway.usage.status() if gateway.usage is not None else None,
         "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "providers": providers,
+        "circuits": gateway.health.snapshot(),
+        "openrouterFree": gateway.free_models.status() if gateway.free_models is not None else None,
         "demo": gateway.router.demo_only,
         "config": {"source": gateway.config.source, "reloadError": watcher.last_error if watcher else None},
     }

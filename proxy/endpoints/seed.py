@@ -32,6 +32,7 @@ from ..conversations.turns import TurnRequest, TurnResult, get_conversation, run
 from ..errors import InvalidRequest
 from ..pipeline import ChatCall, run_chat
 from ..requests import read_json
+from ..routing.explain import explain, quality_of
 from ..types import JSON, Principal, Usage
 from .chat import SSE_HEADERS, gateway_of, json_response
 
@@ -187,19 +188,10 @@ async def route(request: Request) -> Response:
 
 
 async def _dry_run(request: Request, body: JSON) -> Response:
+    """The routing decision without calling a model (`routing/explain.py`); takes `message` or `messages`."""
     gateway = gateway_of(request)
-    message = _string(body, "message", required=True)
-    chat = {"model": _string(body, "model") or "auto", "messages": [{"role": "user", "content": message}]}
-    decision = gateway.router.route(chat, quality=_quality(body, request), principal=_principal(request, body))
-    answer = {
-        "task": decision.task,
-        "complexity": decision.complexity,
-        "tier": decision.tier,
-        "model": decision.model.id,
-        "provider": decision.provider,
-        "reasons": list(decision.reasons),
-        "candidates": [m.id for m in decision.candidates],
-    }
+    quality = quality_of(body, request.headers.get("x-gateway-quality"))
+    answer = explain(gateway.router, body, quality=quality, principal=_principal(request, body))
     return json_response(orjson.dumps(answer))
 
 

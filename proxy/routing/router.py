@@ -1,17 +1,28 @@
 """Turn the `model` a client sent into a concrete model, a tier and reasons.
 
 Built once per config (tables are precomputed here, not per request) and
-called in-process on every request.
+called in-process on every request. Within a tier, candidates are ordered by
+the task's preferred model list (`CHAT_MODELS`, ...), then health (a model
+whose circuit is open goes last), then price; equal candidates take turns so
+load spreads across them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+from typing import Any, Protocol
 
 from ..config import TASKS, TIERS, Config, ModelConfig, Task, Tier
 from ..errors import NotFound, ServiceUnavailable
 from ..types import Classification, Principal, RouteDecision
 from .classify import classify
+from .health import HealthBoard
+
+
+class FreeModels(Protocol):
+    """Where L0 finds models when it has none of its own (OpenRouter's free list)."""
+
+    def models(self) -> tuple[ModelConfig, ...]: ...
 
 VIRTUAL_MODELS: tuple[str, ...] = ("auto", *TIERS, *TASKS)
 
@@ -21,9 +32,13 @@ def tier_index(tier: Tier) -> int:
 
 
 class Router:
-    def __init__(self, config: Config, available_providers: set[str]) -> None:
+    def __init__(self, config: Config, available_providers: set[str], health: HealthBoard | None = None,
+                 free_models: FreeModels | None = None) -> None:
         self.config = config
         self.routing = config.routing
+        self.health = health
+        self.free_models = free_models
+        self._turns = itertools.count()
         disabled = set(config.routing.disabled_tiers)
         usable = [
             m for m in config.models if m.enabled and m.provider in available_providers and m.tier not in disabled
@@ -50,7 +65,8 @@ class Router:
         if concrete is not None and target not in VIRTUAL_MODELS:
             found = classify(body, quality)
             reasons.append("model:explicit")
-            return RouteDecision(requested, concrete, found.task, found.complexity, concrete.tier, tuple(reasons), (concrete,))
+            return RouteDecision(requested, concrete, found.task, found.complexity, concrete.tier, tuple(reasons),
+                                 (concrete,), ceiling=self.max_tier(principal), flexible=False)
         if target not in VIRTUAL_MODELS:
             configured = self.config.model(target)
             if configured is not None:
@@ -87,7 +103,12 @@ class Router:
         model, chosen_tier, candidates = self.pick(task, tier, ceiling)
         if chosen_tier != tier:
             reasons.append(f"tier:empty_{tier}->{chosen_tier}")
-        return RouteDecision(requested, model, task, found.complexity, chosen_tier, tuple(reasons), candidates)
+        if model.id not in self.by_id:
+            reasons.append("tier:openrouter_free")
+        if self.health is not None and not self.health.usable(model.provider, model.id):
+            reasons.append("health:all_circuits_open")
+        return RouteDecision(requested, model, task, found.complexity, chosen_tier, tuple(reasons), candidates,
+                             ceiling=ceiling, flexible=target not in TIERS)
 
     def max_tier(self, principal: Principal | None) -> Tier:
         ceiling = self.routing.max_tier
@@ -109,13 +130,38 @@ class Router:
         )
 
     def candidates(self, task: Task, tier: Tier) -> tuple[ModelConfig, ...]:
+        """The tier's models in the order to try them: preferred, healthy, cheap; equals take turns."""
         in_tier = self.by_tier[tier]
+        if tier == "L0" and self.free_models is not None and not self._any_usable(in_tier):
+            in_tier = in_tier + self.free_models.models()
         fitting = [m for m in in_tier if task in m.tasks] or list(in_tier)
-        preferred = self.routing.task_models.get(task, ())
-        if preferred:
-            rank = {name: i for i, name in enumerate(preferred)}
-            fitting.sort(key=lambda m: (rank.get(m.id, len(rank)), _price_key(m)))
+        if not fitting:
+            return ()
+        rank = {name: i for i, name in enumerate(self.routing.task_models.get(task, ()))}
+
+        def key(model: ModelConfig) -> tuple[int, bool, float]:
+            return (rank.get(model.id, len(rank)), not self._usable(model), _price_key(model))
+
+        fitting.sort(key=key)
+        leaders = [m for m in fitting if key(m) == key(fitting[0])]
+        if len(leaders) > 1:
+            turn = next(self._turns) % len(leaders)
+            fitting[: len(leaders)] = leaders[turn:] + leaders[:turn]
         return tuple(fitting)
+
+    def next_tier(self, task: Task, tier: Tier, ceiling: Tier) -> tuple[Tier, tuple[ModelConfig, ...]] | None:
+        """The nearest tier above `tier`, up to `ceiling`, that has a model for the task."""
+        for index in range(tier_index(tier) + 1, tier_index(ceiling) + 1):
+            found = self.candidates(task, TIERS[index])
+            if found:
+                return TIERS[index], found
+        return None
+
+    def _usable(self, model: ModelConfig) -> bool:
+        return self.health is None or self.health.usable(model.provider, model.id)
+
+    def _any_usable(self, models: tuple[ModelConfig, ...]) -> bool:
+        return any(self._usable(m) for m in models)
 
     def _tier_for(self, task: Task, found: Classification) -> Tier:
         """First matching YAML rule, else the complexity's default tier."""

@@ -76,17 +76,17 @@ def run_select(
             cursor.execute("ROLLBACK")
     finally:
         cursor.close()
-    rows = [[_jsonable(value) for value in row] for row in fetched[:max_rows]]
+    rows = [[jsonable(value) for value in row] for row in fetched[:max_rows]]
     return columns, rows, len(fetched) > max_rows
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
+        return [jsonable(item) for item in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     return str(value)
 
 

@@ -46,6 +46,8 @@ def test_chat_is_routed_costed_and_logged(url: str, upstream: FakeUpstream, mode
     ]
     explained, first, second, unknown = run(lambda: call_all(url, calls, mode))
     assert explained.structured_content["model"] == "free-small" and explained.structured_content["tier"] == "L0"
+    assert explained.structured_content["escalation_path"][0] == "L1:cheap-mini"
+    assert explained.structured_content["auto_escalate"] is False
     assert first.structured_content["route"]["model"] == "free-small"
     assert first.structured_content["content"] == "echo from free-small: hi there"
     assert second.structured_content["route"]["model"] == "cheap-mini" and second.structured_content["cost_usd"] > 0

@@ -9,13 +9,15 @@ upstream request. `route_explain` is the routing decision without the call.
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import MCPServer
-from mcp_types import ToolAnnotations
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import InputRequiredResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from ...errors import GatewayError
-from ...pipeline import ChatCall, run_chat
+from ...pipeline import ChatCall, ChatOutcome, run_chat
+from ...routing.explain import explain
 from ...types import Principal, RouteDecision
+from ..approval import answered_token, ask, can_elicit, escalation_of, not_approved
 from ..safety import Refused
 from ..toolbox import Toolbox
 from .fs import READ_ONLY
@@ -37,6 +39,9 @@ class Route(BaseModel):
     reasons: list[str]
     candidates: list[str] = Field(description="Models that fit at that tier, best first.")
     price_per_million: dict[str, float] = Field(description="USD per million input and output tokens of the chosen model.")
+    max_tier: str | None = Field(None, description="The highest tier this request may reach.")
+    escalation_path: list[str] = Field(default_factory=list, description="Tier:model steps tried if answers fail.")
+    auto_escalate: bool | None = Field(None, description="False: paid tiers above the first need the user's approval.")
 
 
 class ChatAnswer(BaseModel):
@@ -90,45 +95,81 @@ def body_for(prompt: str, model: str, system: str | None = None, max_tokens: int
     return body
 
 
+def answer_of(outcome: ChatOutcome) -> ChatAnswer:
+    response = outcome.response or {}
+    choice = (response.get("choices") or [{}])[0]
+    usage = response.get("usage") or {}
+    return ChatAnswer(
+        content=(choice.get("message") or {}).get("content") or "",
+        route=route_of(outcome.decision),
+        input_tokens=int(usage.get("prompt_tokens") or 0),
+        output_tokens=int(usage.get("completion_tokens") or 0),
+        cost_usd=float(outcome.headers.get("x-gateway-cost", "0") or 0),
+        cost_estimated=outcome.headers.get("x-gateway-cost-estimated") == "true",
+    )
+
+
 def register(server: MCPServer, toolbox: Toolbox) -> None:
     gateway = toolbox.gateway
     principal = Principal()
 
+    async def complete(body: dict[str, Any], quality: str | None, approval: str | None) -> ChatOutcome:
+        call = ChatCall(principal=principal, endpoint="mcp:chat", quality=quality, client="mcp", approval=approval)
+        return await run_chat(gateway, body, call)
+
     @server.tool(annotations=CALLS_MODEL)
     async def chat(
         prompt: PromptArg,
+        ctx: Context,
         model: ModelArg = "auto",
         system: Annotated[str | None, Field(description="Optional system prompt.")] = None,
         quality: QualityArg = None,
         max_tokens: Annotated[int | None, Field(description="Cap on the answer's tokens.", gt=0)] = None,
-    ) -> ChatAnswer:
-        """Ask a model through the gateway: routed to the cheapest fitting tier, costed and logged."""
+        approval_token: Annotated[str | None, Field(description="Only after an escalation_required answer from this tool: its approvalToken, to approve the paid tier once.")] = None,
+    ) -> ChatAnswer | InputRequiredResult:
+        """Ask a model through the gateway: routed to the cheapest fitting tier, costed and logged. A paid tier needs the user's approval unless auto-escalation is on."""
         body = body_for(prompt, model, system, max_tokens)
-        call = ChatCall(principal=principal, endpoint="mcp:chat", quality=quality, client="mcp")
+        # On a 2026-07-28 retry the user's answer (and the sealed token) come back with the call.
+        approval = answered_token(ctx) or approval_token
         try:
-            outcome = await run_chat(gateway, body, call)
+            outcome = await complete(body, quality, approval)
         except GatewayError as error:
-            raise Refused(f"the gateway refused the request: {error.message}") from None
-        response = outcome.response or {}
-        choice = (response.get("choices") or [{}])[0]
-        usage = response.get("usage") or {}
-        return ChatAnswer(
-            content=(choice.get("message") or {}).get("content") or "",
-            route=route_of(outcome.decision),
-            input_tokens=int(usage.get("prompt_tokens") or 0),
-            output_tokens=int(usage.get("completion_tokens") or 0),
-            cost_usd=float(outcome.headers.get("x-gateway-cost", "0") or 0),
-            cost_estimated=outcome.headers.get("x-gateway-cost-estimated") == "true",
-        )
+            info = escalation_of(error)
+            if info is None:
+                raise Refused(f"the gateway refused the request: {error.message}") from None
+            if not can_elicit(ctx):
+                raise not_approved(info) from None
+            approved = await ask(ctx, info)
+            if isinstance(approved, InputRequiredResult):
+                return approved
+            try:
+                outcome = await complete(body, quality, approved)
+            except GatewayError as again:
+                raise Refused(f"the gateway refused the request: {again.message}") from None
+        return answer_of(outcome)
 
     @server.tool(annotations=READ_ONLY)
     def route_explain(prompt: PromptArg, model: ModelArg = "auto", quality: QualityArg = None) -> Route:
-        """Explain which model, tier and task the gateway would pick for this prompt, without calling any model."""
+        """Explain which model, tier and task the gateway would pick for this prompt, and where it would escalate, without calling any model."""
         try:
-            decision = gateway.router.route(body_for(prompt, model), quality=quality, principal=principal)
+            found = explain(gateway.router, body_for(prompt, model), quality=quality, principal=principal)
         except GatewayError as error:
             raise Refused(error.message) from None
-        return route_of(decision)
+        chosen = next((c for c in found["candidates"] if c["model"] == found["model"]), None)
+        price = chosen["price"] if chosen else {}
+        return Route(
+            model=found["model"],
+            provider=found["provider"],
+            tier=found["tier"],
+            task=found["task"],
+            complexity=found["complexity"],
+            reasons=list(found["reasons"]),
+            candidates=[c["model"] for c in found["candidates"]],
+            price_per_million={"input": float(price.get("input", 0)), "output": float(price.get("output", 0))},
+            max_tier=found.get("maxTier"),
+            escalation_path=[f"{step['tier']}:{step['model']}" for step in found.get("escalation", [])],
+            auto_escalate=found.get("autoEscalate"),
+        )
 
     async def usage_query(sql: str) -> tuple[list[str], list[list[Any]], bool]:
         if gateway.usage is None:

@@ -185,8 +185,9 @@ def test_shipped_views_answer(start_gateway: Start, upstream: FakeUpstream, tmp_
 def test_gateways_sharing_redis_write_one_log(redis_prefix: str, start_gateway: Start, upstream: FakeUpstream,
                                               tmp_path: Path) -> None:
     """Two gateways (as two workers would) publish to one stream; one ingester writes; both answer SQL."""
-    raw = config(upstream, tmp_path, redis_url=REDIS_URL, redis_prefix=redis_prefix)
-    first, second = start_gateway(raw), start_gateway(raw)
+    # Separate data dirs, as on two hosts: the rows land in the ingester's file either way.
+    first = start_gateway(config(upstream, tmp_path / "a", redis_url=REDIS_URL, redis_prefix=redis_prefix))
+    second = start_gateway(config(upstream, tmp_path / "b", redis_url=REDIS_URL, redis_prefix=redis_prefix))
     leaders = [httpx.get(s.url + "/health").json()["usage"]["ingester"] for s in (first, second)]
     assert sorted(leaders) == [False, True]
     ids: list[str] = []

@@ -114,3 +114,37 @@ def test_http_disabled_answers_404(start_gateway: Any, upstream: FakeUpstream, t
     response = httpx.post(gateway.url + "/mcp", json={}, headers={"authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 404
     assert response.json()["error"]["message"].startswith("MCP over HTTP is disabled")
+
+
+@pytest.mark.parametrize("mode", ERAS)
+def test_stateless_http_serves_both_eras(start_gateway: Any, upstream: FakeUpstream, tmp_path: Path,
+                                         workspace: Path, mode: str) -> None:
+    raw = base_config(upstream.url, None, tmp_path / "data", mcp={"roots": [str(workspace)], "stateless_http": True})
+    raw["server"]["admin_token"] = TOKEN
+    gateway = start_gateway(raw)
+
+    async def scenario() -> Any:
+        async with http_client(gateway.url, TOKEN, mode) as client:
+            await client.list_tools()
+            return await client.call_tool("fs_read", {"path": "src/hello.txt"})
+
+    result = run(scenario)
+    assert result.structured_content["content"] == "hello from the workspace\n"
+
+
+def test_mode_mcp_makes_serve_speak_stdio(tmp_path: Path, workspace: Path) -> None:
+    from mcp import StdioServerParameters
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"providers": {}, "models": [], "mcp": {"roots": [str(workspace)]}}))
+    base = stdio_params(config, tmp_path / "data")
+    params = StdioServerParameters(
+        command=base.command, args=["-m", "proxy", "serve", "--config", str(config)], cwd=base.cwd,
+        env={**(base.env or {}), "MODE": "mcp"},
+    )
+
+    async def scenario() -> Any:
+        async with Client(params, mode="legacy") as client:
+            return await client.call_tool("fs_read", {"path": "src/hello.txt"})
+
+    assert run(scenario).structured_content["content"] == "hello from the workspace\n"

@@ -35,6 +35,8 @@ def workspace(tmp_path: Path, outside: Path) -> Path:
     os.symlink(outside / "secret.txt", root / "leak.txt")
     os.symlink(outside, root / "leakdir")
     os.symlink(root / "src" / "app.js", root / "inside-link.js")
+    os.symlink(root / "loop-b", root / "loop-a")
+    os.symlink(root / "loop-a", root / "loop-b")
     return root
 
 
@@ -62,6 +64,7 @@ ESCAPES: list[tuple[str, dict[str, Any], str]] = [
     ("fs_read", {"path": "leak.txt"}, "outside the workspace"),
     ("fs_read", {"path": "leakdir/secret.txt"}, "outside the workspace"),
     ("fs_read", {"path": "src/app.js\x00.png"}, "NUL byte"),
+    ("fs_read", {"path": "loop-a"}, "symlink loop"),
     ("fs_write", {"path": "../outside/new.txt", "content": "x"}, "'..'"),
     ("fs_write", {"path": "/tmp/aigw-escape.txt", "content": "x"}, "absolute path"),
     ("fs_write", {"path": "leak.txt", "content": "overwritten"}, "outside the workspace"),
@@ -115,6 +118,7 @@ def test_read_write_list_inside_the_workspace(gateway_url: str, workspace: Path)
     assert onto_dir.is_error and "directory" in text(onto_dir)
     kinds = {e["path"]: e["type"] for e in top.structured_content["entries"]}
     assert kinds["src"] == "dir" and kinds["leak.txt"] == "symlink" and kinds["big.txt"] == "file"
+    assert kinds["loop-a"] == "symlink"
     assert {e["path"] for e in deep.structured_content["entries"]} == {
         "src/app.js", "src/new", "src/new/file.ts"
     }

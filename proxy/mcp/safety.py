@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -51,7 +52,10 @@ class Workspace:
         target = root.joinpath(*parts) if parts else root
         # resolve() follows every symlink on the way, so a link anywhere in the
         # path (not only the last part) that points outside is caught here.
-        real = target.resolve()
+        try:
+            real = target.resolve()
+        except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+            raise Refused(f"{path!r} cannot be resolved (a symlink loop?); refused") from None
         if real != root and not real.is_relative_to(root):
             raise Refused(f"{path!r} leads outside the workspace (through a symlink); refused")
         return root, real
@@ -108,3 +112,12 @@ def plain_argument(name: str, value: str) -> str:
     if "\x00" in value or "\n" in value:
         raise Refused(f"{name} contains control characters; refused")
     return value
+
+
+@contextmanager
+def os_refusals(path: str) -> Iterator[None]:
+    """A file-system error (permission, vanished file, full disk) as a tool error, not a crash."""
+    try:
+        yield
+    except OSError as error:
+        raise Refused(f"{path!r}: {error.strerror or error}") from None

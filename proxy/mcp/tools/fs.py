@@ -10,7 +10,7 @@ from mcp.server.mcpserver.resolve import Resolve
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from ..safety import Refused, Workspace, check_size
+from ..safety import Refused, Workspace, check_size, os_refusals
 from ..toolbox import Toolbox
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -51,20 +51,21 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
     @server.tool(annotations=READ_ONLY)
     def fs_read(path: PathArg, ws: WorkspaceArg) -> FileText:
         """Read a UTF-8 text file from the workspace. Large files are cut at the configured limit (see `truncated`)."""
-        root, real = ws.resolve(path)
-        if not real.is_file():
-            raise Refused(f"{path!r} is not a file in the workspace")
-        size = real.stat().st_size
-        with real.open("rb") as handle:
-            data = handle.read(limits.max_read_bytes)
-        if b"\x00" in data:
-            raise Refused(f"{path!r} looks like a binary file; only text files can be read")
-        return FileText(
-            path=ws.relative(root, real),
-            content=data.decode("utf-8", "replace"),
-            size=size,
-            truncated=size > len(data),
-        )
+        with os_refusals(path):
+            root, real = ws.resolve(path)
+            if not real.is_file():
+                raise Refused(f"{path!r} is not a file in the workspace")
+            size = real.stat().st_size
+            with real.open("rb") as handle:
+                data = handle.read(limits.max_read_bytes)
+            if b"\x00" in data:
+                raise Refused(f"{path!r} looks like a binary file; only text files can be read")
+            return FileText(
+                path=ws.relative(root, real),
+                content=data.decode("utf-8", "replace"),
+                size=size,
+                truncated=size > len(data),
+            )
 
     @server.tool(annotations=WRITES)
     def fs_write(
@@ -74,21 +75,22 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
         create_dirs: Annotated[bool, Field(description="Create missing parent directories.")] = False,
     ) -> Written:
         """Create or overwrite a text file in the workspace with the given content."""
-        data = content.encode("utf-8")
-        check_size("content", len(data), limits.max_write_bytes)
-        root, real = ws.resolve(path)
-        if real == root or real.is_dir():
-            raise Refused(f"{path!r} is a directory; give a file path")
-        if not real.parent.is_dir():
-            if not create_dirs:
-                raise Refused(f"the directory of {path!r} does not exist (pass create_dirs=true to create it)")
-            real.parent.mkdir(parents=True, exist_ok=True)
-        created = not real.exists()
-        # O_NOFOLLOW: a symlink swapped in after the check is not written through.
-        fd = os.open(real, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        return Written(path=ws.relative(root, real), bytes_written=len(data), created=created)
+        with os_refusals(path):
+            data = content.encode("utf-8")
+            check_size("content", len(data), limits.max_write_bytes)
+            root, real = ws.resolve(path)
+            if real == root or real.is_dir():
+                raise Refused(f"{path!r} is a directory; give a file path")
+            if not real.parent.is_dir():
+                if not create_dirs:
+                    raise Refused(f"the directory of {path!r} does not exist (pass create_dirs=true to create it)")
+                real.parent.mkdir(parents=True, exist_ok=True)
+            created = not real.exists()
+            # O_NOFOLLOW: a symlink swapped in after the check is not written through.
+            fd = os.open(real, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            return Written(path=ws.relative(root, real), bytes_written=len(data), created=created)
 
     @server.tool(annotations=READ_ONLY)
     def fs_list(
@@ -97,17 +99,18 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
         recursive: Annotated[bool, Field(description="List subdirectories too (symlinked directories are not followed; .git and node_modules are skipped).")] = False,
     ) -> Listing:
         """List a directory of the workspace: names, types and sizes."""
-        root, real = ws.resolve(path)
-        if not real.is_dir():
-            raise Refused(f"{path!r} is not a directory in the workspace")
-        entries: list[Entry] = []
-        truncated = False
-        for item in _walk(real, recursive):
-            if len(entries) >= limits.max_list_entries:
-                truncated = True
-                break
-            entries.append(_entry(ws, root, item))
-        return Listing(root=ws.relative(root, real), entries=entries, truncated=truncated)
+        with os_refusals(path):
+            root, real = ws.resolve(path)
+            if not real.is_dir():
+                raise Refused(f"{path!r} is not a directory in the workspace")
+            entries: list[Entry] = []
+            truncated = False
+            for item in _walk(real, recursive):
+                if len(entries) >= limits.max_list_entries:
+                    truncated = True
+                    break
+                entries.append(_entry(ws, root, item))
+            return Listing(root=ws.relative(root, real), entries=entries, truncated=truncated)
 
 
 _SKIP = {".git", "node_modules", "__pycache__", ".venv"}

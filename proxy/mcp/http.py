@@ -9,11 +9,14 @@ SDK checks Host and Origin (DNS-rebinding protection) on both protocol eras.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -26,8 +29,9 @@ from ..auth import bearer_token
 from ..config import Config
 from ..errors import AuthenticationError, GatewayError, NotFound
 from ..runtime import Gateway
+from ..types import Principal
 from .server import build_server
-from .toolbox import Toolbox
+from .toolbox import PRINCIPAL_KEY, Toolbox
 
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
@@ -93,6 +97,14 @@ class McpEndpoint:
             )
             await _refuse(error, scope, receive, send)
             return
+        principal = Principal()
+        # The tools charge this principal; the SDK binds each session (and its
+        # sealed request state) to the credential that opened it.
+        scope.setdefault("state", {})[PRINCIPAL_KEY] = principal
+        digest = hashlib.sha256(given.encode()).hexdigest()
+        scope["user"] = AuthenticatedUser(
+            AccessToken(token=digest, client_id=principal.token_id or "aigw-admin", scopes=[], subject=digest[:16])
+        )
         await mcp.manager.handle_request(scope, receive, send)
 
 

@@ -22,8 +22,20 @@ from mcp_types.version import is_version_at_least
 
 from ..config import McpConfig
 from ..runtime import Gateway
+from ..types import Principal
 from .db import WorkspaceDB
 from .safety import Refused, Workspace, confine, roots_from_uris
+
+# Where /mcp leaves the authenticated caller in the ASGI scope's state.
+PRINCIPAL_KEY = "mcp_principal"
+
+
+def principal_of(ctx: Context) -> Principal:
+    """Who the gateway charges for this call: the HTTP caller's token, else the default project (stdio)."""
+    request = ctx.request_context.request
+    scope = getattr(request, "scope", None)
+    found = scope.get("state", {}).get(PRINCIPAL_KEY) if isinstance(scope, dict) else None
+    return found if isinstance(found, Principal) else Principal()
 
 
 def client_roots(ctx: Context) -> ListRoots | None:

@@ -7,14 +7,13 @@ request; the TODO list lives with the conversation, so passing the returned
 
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
 from ...codeagent import code_agent as run_code_agent
 from ...errors import GatewayError
-from ...types import Principal
 from ..safety import Refused
-from ..toolbox import Toolbox
+from ..toolbox import Toolbox, principal_of
 from .gateway import CALLS_MODEL
 
 
@@ -42,6 +41,7 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
     @server.tool(annotations=CALLS_MODEL)
     async def code_agent(
         task: Annotated[str, Field(description="What to build or change.", min_length=1)],
+        ctx: Context,
         context: Annotated[dict[str, Any] | None, Field(description="Extra context: files, constraints, stack, ...")] = None,
         quality: Annotated[Literal["low", "normal", "high"] | None, Field(description="Move the tier down or up.")] = None,
         conversation_id: Annotated[str | None, Field(description="Continue an earlier code_agent conversation.")] = None,
@@ -50,7 +50,7 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
         try:
             result = await run_code_agent(
                 gateway, task, context=context, quality=quality, conversation_id=conversation_id,
-                principal=Principal(), endpoint="mcp:code_agent",
+                principal=principal_of(ctx), endpoint="mcp:code_agent",
             )
         except GatewayError as error:
             raise Refused(f"the gateway refused the request: {error.message}") from None

@@ -19,7 +19,7 @@ from ...routing.explain import explain
 from ...types import Principal, RouteDecision
 from ..approval import answered_token, ask, can_elicit, escalation_of, not_approved
 from ..safety import Refused
-from ..toolbox import Toolbox
+from ..toolbox import Toolbox, principal_of
 from .fs import READ_ONLY
 
 CALLS_MODEL = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
@@ -111,9 +111,8 @@ def answer_of(outcome: ChatOutcome) -> ChatAnswer:
 
 def register(server: MCPServer, toolbox: Toolbox) -> None:
     gateway = toolbox.gateway
-    principal = Principal()
 
-    async def complete(body: dict[str, Any], quality: str | None, approval: str | None) -> ChatOutcome:
+    async def complete(body: dict[str, Any], quality: str | None, approval: str | None, principal: Principal) -> ChatOutcome:
         call = ChatCall(principal=principal, endpoint="mcp:chat", quality=quality, client="mcp", approval=approval)
         return await run_chat(gateway, body, call)
 
@@ -131,8 +130,9 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
         body = body_for(prompt, model, system, max_tokens)
         # On a 2026-07-28 retry the user's answer (and the sealed token) come back with the call.
         approval = answered_token(ctx) or approval_token
+        principal = principal_of(ctx)
         try:
-            outcome = await complete(body, quality, approval)
+            outcome = await complete(body, quality, approval, principal)
         except GatewayError as error:
             info = escalation_of(error)
             if info is None:
@@ -143,16 +143,16 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
             if isinstance(approved, InputRequiredResult):
                 return approved
             try:
-                outcome = await complete(body, quality, approved)
+                outcome = await complete(body, quality, approved, principal)
             except GatewayError as again:
                 raise Refused(f"the gateway refused the request: {again.message}") from None
         return answer_of(outcome)
 
     @server.tool(annotations=READ_ONLY)
-    def route_explain(prompt: PromptArg, model: ModelArg = "auto", quality: QualityArg = None) -> Route:
+    def route_explain(prompt: PromptArg, ctx: Context, model: ModelArg = "auto", quality: QualityArg = None) -> Route:
         """Explain which model, tier and task the gateway would pick for this prompt, and where it would escalate, without calling any model."""
         try:
-            found = explain(gateway.router, body_for(prompt, model), quality=quality, principal=principal)
+            found = explain(gateway.router, body_for(prompt, model), quality=quality, principal=principal_of(ctx))
         except GatewayError as error:
             raise Refused(error.message) from None
         chosen = next((c for c in found["candidates"] if c["model"] == found["model"]), None)

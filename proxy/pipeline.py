@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from . import crosscheck
 from .cache import CachedAnswer, Directive
 from .errors import GatewayError
 from .pricing import cost_usd, format_cost
@@ -159,6 +160,22 @@ def _note_attempts(gateway: Gateway, call: ChatCall, body: JSON, event: UsageEve
         _publish(gateway, rejected)
 
 
+def _publish_side_calls(gateway: Gateway, call: ChatCall, body: JSON, decision: RouteDecision,
+                        checked: crosscheck.CrossChecked) -> None:
+    """A usage row per cross-check call (the second model, the judge), each costed."""
+    for model, answer in checked.calls:
+        if answer is checked.response:
+            continue  # the answer returned is costed on the request's own row
+        side = _event(call, body, None)
+        side.task, side.complexity, side.tier = decision.task, decision.complexity, model.tier
+        side.routed_model, side.provider = model.id, model.provider
+        side.cross_check = f"side:{checked.outcome}"
+        side.route_reasons = ["cross_check:side_call"]
+        usage = Usage.from_openai(answer.get("usage")) or _estimate(body, _response_text(answer))
+        _settle(side, replace(decision, model=model), usage)
+        _publish(gateway, side)
+
+
 async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
     try:
         decision = gateway.router.route(body, quality=call.quality, principal=call.principal)
@@ -216,6 +233,15 @@ async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
         return ChatOutcome(decision, headers, stream=relay)
 
     response = dispatched.response or {}
+    if crosscheck.wanted(gateway, decision, call.quality, stream=False):
+        checked = await crosscheck.cross_check(gateway, body, decision, response)
+        headers["x-gateway-cross-check"] = checked.outcome
+        event.cross_check = f"{checked.outcome}:{checked.detail}"
+        if checked.decision is not decision:
+            decision, response = checked.decision, checked.response
+            headers.update(decision.headers())
+            event.routed_model, event.provider, event.tier = decision.model.id, decision.provider, decision.tier
+        _publish_side_calls(gateway, call, body, decision, checked)
     usage = Usage.from_openai(response.get("usage"))
     if usage is None:
         usage = _estimate(body, _response_text(response))

@@ -132,15 +132,19 @@ class Router:
     def candidates(self, task: Task, tier: Tier) -> tuple[ModelConfig, ...]:
         """The tier's models in the order to try them: preferred, healthy, cheap; equals take turns."""
         in_tier = self.by_tier[tier]
+        ranked: dict[str, int] = {}  # the free list comes ranked (context, capability): keep its order
         if tier == "L0" and self.free_models is not None and not self._any_usable(in_tier):
-            in_tier = in_tier + self.free_models.models()
+            free = self.free_models.models()
+            ranked = {m.id: i for i, m in enumerate(free)}
+            in_tier = in_tier + free
         fitting = [m for m in in_tier if task in m.tasks] or list(in_tier)
         if not fitting:
             return ()
         rank = {name: i for i, name in enumerate(self.routing.task_models.get(task, ()))}
 
-        def key(model: ModelConfig) -> tuple[int, bool, float]:
-            return (rank.get(model.id, len(rank)), not self._usable(model), _price_key(model))
+        def key(model: ModelConfig) -> tuple[int, bool, float, int, int]:
+            return (rank.get(model.id, len(rank)), not self._usable(model), _price_key(model),
+                    ranked.get(model.id, 0), -model.context_window)
 
         fitting.sort(key=key)
         leaders = [m for m in fitting if key(m) == key(fitting[0])]

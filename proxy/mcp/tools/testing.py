@@ -9,6 +9,7 @@ machine-readable report written to a temporary directory outside the workspace.
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -59,6 +60,8 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
         root, project_dir = ws.resolve(project)
         if not (project_dir / "package.json").is_file():
             raise Refused(f"{project!r} has no package.json")
+        if shutil.which("node") is None:
+            raise Refused("Node.js is not installed on the gateway's machine (node is not on PATH)")
         binary = project_dir / "node_modules" / ".bin" / runner
         if not binary.exists():
             raise Refused(f"{runner} is not installed in {project!r} (run npm install there first)")

@@ -79,3 +79,12 @@ def test_held_out_benchmark_meets_the_targets() -> None:
     assert task_ok / len(rows) >= 0.95
     assert tier_ok / len(rows) >= 0.80
     assert under / len(rows) <= 0.05
+
+
+def test_request_fields_count_too() -> None:
+    assert classify(user("Tell me about cats.")).complexity == "low"
+    found = classify(user("Tell me about cats.", max_tokens=8000))
+    assert found.complexity == "medium" and "complexity:long_answer_requested" in found.reasons
+    image = {"messages": [{"role": "user", "content": [{"type": "text", "text": "what is this?"},
+                                                       {"type": "image_url", "image_url": {"url": "data:,"}}]}]}
+    assert classify(image).complexity == "medium"

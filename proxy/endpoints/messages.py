@@ -78,6 +78,7 @@ async def messages(request: Request) -> Response:
         client=request.headers.get("user-agent"),
         cache=client_directive(request.headers),
         requested_model=requested,
+        approval=request.headers.get("x-gateway-approve-escalation"),
     )
     message_id = "msg_" + call.request_id.removeprefix("req_")
     outcome = await run_chat(gateway, chat, call)

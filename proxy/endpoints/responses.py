@@ -57,6 +57,7 @@ async def create_response(request: Request) -> Response:
         quality=request.headers.get("x-gateway-quality"),
         client=request.headers.get("user-agent"),
         cache=client_directive(request.headers),
+        approval=request.headers.get("x-gateway-approve-escalation"),
     )
     response_id = "resp_" + call.request_id.removeprefix("req_")
     # Every turn of a previous_response_id chain shares the first response's id in the usage log.

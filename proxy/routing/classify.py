@@ -488,10 +488,28 @@ def _classify(body: dict[str, Any], reasons: list[str]) -> tuple[Task, int]:
     return task, _level_of(task, turn, ctx, reasons)
 
 
+def _request_signals(body: dict[str, Any], level: int, reasons: list[str]) -> int:
+    """Fields of the request besides its words: a long requested answer, attached images."""
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 4000 and level < 1:
+        reasons.append("complexity:long_answer_requested")
+        level = 1
+    messages = body.get("messages")
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    content = last.get("content") if isinstance(last, dict) else None
+    if isinstance(content, list) and level < 1 and any(
+        isinstance(part, dict) and part.get("type") in ("image_url", "input_image", "image") for part in content
+    ):
+        reasons.append("complexity:image_attached")
+        level = 1
+    return level
+
+
 def classify(body: dict[str, Any], quality: str | None = None) -> Classification:
     """Decide task and complexity from the request body (pure, no I/O)."""
     reasons: list[str] = []
     task, level = _classify(body, reasons)
+    level = _request_signals(body, level, reasons)
     shift = _QUALITY_SHIFT.get(quality or "normal", 0)
     if shift:
         level = min(3, max(0, level + shift))

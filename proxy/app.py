@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from .config import Config, load_config
-from .endpoints import chat, health, messages, models, passthrough, responses, seed, settings, sql
+from .endpoints import chat, health, messages, metrics, models, passthrough, responses, seed, settings, sql, stats
 from .errors import GatewayError
 from .mcp import http as mcp_http
 from .reload import ConfigWatcher
@@ -62,6 +62,8 @@ ENDPOINT_MODULES = (
     responses,
     mcp_http,
     sql,
+    stats,
+    metrics,
 )
 
 

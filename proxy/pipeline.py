@@ -131,6 +131,7 @@ def _response_text(response: JSON) -> str:
 
 def _publish(gateway: Gateway, event: UsageEvent) -> None:
     event.latency_ms = (time.time() - event.started_at) * 1000
+    gateway.metrics.observe(event)
     if gateway.usage is not None:
         gateway.usage.publish(event)
 

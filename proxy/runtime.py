@@ -20,6 +20,7 @@ from .auth import admin_token
 from .cache import ResponseCache
 from .config import Config
 from .conversations import ConversationStore
+from .metrics import Metrics, SharedMetrics
 from .providers import Provider, build_provider, build_providers
 from .response_store import ResponseStore, build_response_store
 from .routing import Router
@@ -49,6 +50,10 @@ class Gateway:
     health: HealthBoard = field(default_factory=lambda: HealthBoard(Config().routing.health))
     approvals: ApprovalStore = field(default_factory=lambda: ApprovalStore(None, "aigw:", 600.0))
     free_models: OpenRouterFree | None = None
+    # Live counters for /metrics and /v1/server-stats; with Redis, summed over workers.
+    metrics: Metrics = field(default_factory=Metrics)
+    shared_metrics: SharedMetrics = field(default_factory=lambda: SharedMetrics(Metrics(), None, ""))
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     async def start(cls, config: Config) -> Gateway:
@@ -69,6 +74,9 @@ class Gateway:
         if free_models is not None and not router.by_tier["L0"]:
             await free_models.refresh()
         gateway.conversations = ConversationStore(config, redis_client)
+        gateway.shared_metrics = SharedMetrics(gateway.metrics, redis_client, config.redis_prefix)
+        if redis_client is not None:
+            gateway._background.append(asyncio.create_task(gateway.shared_metrics.publish_forever()))
         log.info("%s", gateway.banner())
         return gateway
 
@@ -100,6 +108,10 @@ class Gateway:
         return retired
 
     async def close(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.shared_metrics.forget()
         await asyncio.gather(*(p.aclose() for p in self.providers.values()), return_exceptions=True)
         if self.usage is not None:
             await asyncio.to_thread(self.usage.close)

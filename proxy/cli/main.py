@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import mcp, route, serve
+from . import mcp, route, serve, sql, usage
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,6 +14,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(subparsers)
     mcp.add_parser(subparsers)
     route.add_parser(subparsers)
+    sql.add_parser(subparsers)
+    usage.add_parser(subparsers)
     return parser
 
 

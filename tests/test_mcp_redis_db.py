@@ -64,8 +64,9 @@ def test_redis_tools_stay_inside_their_prefix(start_gateway: Any, upstream: Fake
         assert empty.is_error and long_ttl.is_error and "at most 600" in text(long_ttl)
         assert deleted.structured_content["deleted"] is True and gone.structured_content["value"] is None
         keys = sorted(k.decode() for k in direct.scan_iter(match=redis_prefix + "*"))
-        # Besides the gateway's own usage stream, only the key set directly above exists.
-        assert [k for k in keys if not k.startswith(redis_prefix + "usage:")] == [redis_prefix + "gateway-state"]
+        # Besides the gateway's own usage stream and worker stats, only the key set directly above exists.
+        own = (redis_prefix + "usage:", redis_prefix + "stats:worker:")
+        assert [k for k in keys if not k.startswith(own)] == [redis_prefix + "gateway-state"]
     finally:
         direct.close()
 

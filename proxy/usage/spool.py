@@ -193,6 +193,8 @@ class Spool:
         """Send what is buffered; after `timeout` spill the rest to disk for the next start."""
         self._inbox.put(_STOP)
         self._pump.join()
+        if not self.healthy:
+            self._closing = True  # the sink is down: spill now rather than hold shutdown up
         self._drain.join(timeout)
         if self._drain.is_alive():
             self._closing = True

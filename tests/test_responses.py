@@ -219,6 +219,19 @@ def test_another_project_cannot_continue_a_conversation(client: openai.OpenAI) -
                                 extra_headers={"x-gateway-project": "beta"})
 
 
+def test_hosted_tools_are_left_out_and_namespaces_flattened(client: openai.OpenAI, upstream: FakeUpstream) -> None:
+    """Codex sends a web_search tool and `namespace` groups with every request."""
+    group = {"type": "namespace", "name": "agents", "description": "sub-agents", "tools": [{**WEATHER, "name": "spawn"}]}
+    raw = client.responses.with_raw_response.create(
+        model="cheap-mini", input="hi", tools=[WEATHER, group, {"type": "web_search"}],  # type: ignore[list-item]
+    )
+    assert raw.headers["x-gateway-dropped-tools"] == "web_search"
+    sent = upstream.requests[-1]["body"]["tools"]
+    assert [t["function"]["name"] for t in sent] == ["get_weather", "spawn"]
+    client.responses.create(model="cheap-mini", input="hi", tools=[{"type": "web_search"}])  # type: ignore[list-item]
+    assert "tools" not in upstream.requests[-1]["body"]
+
+
 # -- errors, in OpenAI's shape ---------------------------------------------------
 
 
@@ -228,7 +241,7 @@ def test_another_project_cannot_continue_a_conversation(client: openai.OpenAI) -
         ({"model": "cheap-mini"}, "input"),
         ({"input": "hi"}, "model"),
         ({"model": "cheap-mini", "input": 5}, "input"),
-        ({"model": "cheap-mini", "input": "hi", "tools": [{"type": "web_search"}]}, "tools[0]"),
+        ({"model": "cheap-mini", "input": "hi", "tools": [{"type": "function", "parameters": {}}]}, "tools[0].name"),
         ({"model": "cheap-mini", "input": [{"type": "item_reference", "id": "x"}]}, "input[0].type"),
         ({"model": "cheap-mini", "input": "hi", "max_output_tokens": "many"}, "max_output_tokens"),
     ],

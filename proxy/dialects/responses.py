@@ -7,7 +7,7 @@
 
 The common cases only: text, images, function tools and their calls, JSON
 output formats. Hosted tools (web search, file search, computer use) need
-OpenAI's servers and are refused with a clear error.
+OpenAI's servers; they are left out of the chat request (see `dropped_tools`).
 """
 
 from __future__ import annotations
@@ -116,27 +116,44 @@ def input_messages(items: Any) -> list[JSON]:
     return messages
 
 
+def _function(tool: JSON, param: str) -> JSON:
+    if not isinstance(tool.get("name"), str):
+        raise _bad(f"{param}.name is required", f"{param}.name")
+    function: JSON = {"name": tool["name"], "parameters": tool.get("parameters") or {"type": "object", "properties": {}}}
+    if tool.get("description"):
+        function["description"] = tool["description"]
+    if tool.get("strict") is not None:
+        function["strict"] = tool["strict"]
+    return {"type": "function", "function": function}
+
+
 def _tools(tools: Any) -> list[JSON]:
+    """Function tools (a `namespace` group is flattened); hosted tools are left out, see `dropped_tools`."""
     if not isinstance(tools, list):
         raise _bad("'tools' must be an array", "tools")
     result = []
     for index, tool in enumerate(tools):
-        if not isinstance(tool, dict) or tool.get("type") != "function":
-            kind = tool.get("type") if isinstance(tool, dict) else None
-            raise _bad(
-                f"tools[{index}]: tool type {kind!r} is not supported by this gateway; send function tools",
-                f"tools[{index}]",
-                code="unsupported_tool",
-            )
-        if not isinstance(tool.get("name"), str):
-            raise _bad(f"tools[{index}].name is required", f"tools[{index}].name")
-        function: JSON = {"name": tool["name"], "parameters": tool.get("parameters") or {"type": "object", "properties": {}}}
-        if tool.get("description"):
-            function["description"] = tool["description"]
-        if tool.get("strict") is not None:
-            function["strict"] = tool["strict"]
-        result.append({"type": "function", "function": function})
+        if not isinstance(tool, dict):
+            raise _bad(f"tools[{index}] must be an object", f"tools[{index}]")
+        if tool.get("type") == "function":
+            result.append(_function(tool, f"tools[{index}]"))
+        elif tool.get("type") == "namespace":
+            for inner, member in enumerate(tool.get("tools") or []):
+                if isinstance(member, dict) and member.get("type") == "function":
+                    result.append(_function(member, f"tools[{index}].tools[{inner}]"))
     return result
+
+
+def dropped_tools(body: JSON) -> list[str]:
+    """Hosted tools (web search, file search, ...) need OpenAI's servers; a chat upstream cannot run them.
+
+    Agents such as Codex send them with every request, so they are left out
+    (and named in a response header) rather than failing the whole request.
+    """
+    tools = body.get("tools")
+    if not isinstance(tools, list):
+        return []
+    return [str(t.get("type")) for t in tools if isinstance(t, dict) and t.get("type") not in ("function", "namespace")]
 
 
 def _tool_choice(choice: Any) -> Any:
@@ -194,8 +211,9 @@ def request_to_chat(body: JSON, history: list[JSON]) -> tuple[JSON, list[JSON]]:
     for key in ("temperature", "top_p", "user"):
         if body.get(key) is not None:
             chat[key] = body[key]
-    if body.get("tools"):
-        chat["tools"] = _tools(body["tools"])
+    tools = _tools(body["tools"]) if body.get("tools") else []
+    if tools:
+        chat["tools"] = tools
         if body.get("tool_choice") is not None:
             chat["tool_choice"] = _tool_choice(body["tool_choice"])
         if body.get("parallel_tool_calls") is not None:

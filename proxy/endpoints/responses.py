@@ -63,6 +63,9 @@ async def create_response(request: Request) -> Response:
     # Every turn of a previous_response_id chain shares the first response's id in the usage log.
     call.conversation_id = previous["conversation"] if previous else response_id
     outcome = await run_chat(gateway, chat, call)
+    dropped = dialect.dropped_tools(body)
+    if dropped:
+        outcome.headers["x-gateway-dropped-tools"] = ",".join(dropped)
     response = dialect.skeleton(body, response_id=response_id, model=outcome.decision.model.id)
     record = {"project": principal.project, "conversation": call.conversation_id, "messages": conversation}
     store = gateway.responses if body.get("store", True) else None

@@ -30,6 +30,7 @@ from .config import TIERS, ModelConfig, Tier
 from .errors import EscalationRequired, GatewayError, PermissionDenied, UpstreamError, UpstreamUnavailable
 from .pricing import format_cost
 from .providers import Provider
+from .providers.anthropic_format import NATIVE_KEY
 from .routing.escalation import Grant, answer_problem, fingerprint, handoff_message
 from .runtime import Gateway
 from .tokencount import estimate_messages_tokens
@@ -170,6 +171,8 @@ async def _with_retries(gateway: Gateway, provider: Provider, body: JSON, model:
                         attempts: list[Attempt]) -> tuple[JSON | None, AsyncIterator[bytes] | None]:
     retry = gateway.config.routing.retry
     upstream_body = {**body, "model": model.upstream_model}
+    if provider.config.kind != "anthropic":
+        upstream_body.pop(NATIVE_KEY, None)  # the Messages dialect's own fields: for an Anthropic upstream only
     stream = bool(body.get("stream"))
     if stream:
         upstream_body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}

@@ -308,10 +308,14 @@ def anthropic_app(state: FakeUpstream) -> Starlette:
         content: list[dict[str, Any]] = [{"type": "text", "text": text}]
         if use_tool:
             content = [{"type": "tool_use", "id": "toolu_fake1", "name": body["tools"][0]["name"], "input": {"city": "Paris"}}]
+        # With `thinking` enabled, a signed thinking block comes first (index 0), as Claude answers.
+        thinks = (body.get("thinking") or {}).get("type") == "enabled"
+        thought = {"type": "thinking", "thinking": "fake thought", "signature": "fake-signature"}
         usage = {"input_tokens": 12, "output_tokens": max(1, len(text.split()))}
         if not body.get("stream"):
             return JSONResponse(
-                {"id": "msg_fake", "type": "message", "role": "assistant", "model": model, "content": content,
+                {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+                 "content": [thought, *content] if thinks else content,
                  "stop_reason": stop_reason, "stop_sequence": None, "usage": usage}
             )
 
@@ -324,17 +328,24 @@ def anthropic_app(state: FakeUpstream) -> Starlette:
             yield event("message_start", {"message": {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
                                                       "content": [], "stop_reason": None, "usage": {"input_tokens": 12, "output_tokens": 1}}})
             yield event("ping", {})
+            at = 0
+            if thinks:
+                yield event("content_block_start", {"index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
+                yield event("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta", "thinking": thought["thinking"]}})
+                yield event("content_block_delta", {"index": 0, "delta": {"type": "signature_delta", "signature": thought["signature"]}})
+                yield event("content_block_stop", {"index": 0})
+                at = 1
             if use_tool:
-                yield event("content_block_start", {"index": 0, "content_block": {"type": "tool_use", "id": "toolu_fake1", "name": content[0]["name"], "input": {}}})
-                yield event("content_block_delta", {"index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"city": '}})
-                yield event("content_block_delta", {"index": 0, "delta": {"type": "input_json_delta", "partial_json": '"Paris"}'}})
+                yield event("content_block_start", {"index": at, "content_block": {"type": "tool_use", "id": "toolu_fake1", "name": content[0]["name"], "input": {}}})
+                yield event("content_block_delta", {"index": at, "delta": {"type": "input_json_delta", "partial_json": '{"city": '}})
+                yield event("content_block_delta", {"index": at, "delta": {"type": "input_json_delta", "partial_json": '"Paris"}'}})
             else:
-                yield event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+                yield event("content_block_start", {"index": at, "content_block": {"type": "text", "text": ""}})
                 for index, word in enumerate(text.split(" ")):
                     if chunk_delay:
                         await asyncio.sleep(chunk_delay)
-                    yield event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": (" " if index else "") + word}})
-            yield event("content_block_stop", {"index": 0})
+                    yield event("content_block_delta", {"index": at, "delta": {"type": "text_delta", "text": (" " if index else "") + word}})
+            yield event("content_block_stop", {"index": at})
             yield event("message_delta", {"delta": {"stop_reason": stop_reason, "stop_sequence": None}, "usage": {"output_tokens": usage["output_tokens"]}})
             yield event("message_stop", {})
 

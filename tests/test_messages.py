@@ -93,8 +93,9 @@ def test_request_reaches_an_anthropic_upstream_with_its_own_key(
     sent = anthropic_upstream.requests[-1]
     assert sent["headers"]["x-api-key"] == "sk-ant-fake"  # the gateway's key, not the client's
     body = sent["body"]
-    assert body["system"] == "Be brief." and body["stop_sequences"] == ["STOP"] and body["max_tokens"] == 50
-    assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+    assert body["system"] == [{"type": "text", "text": "Be brief."}]
+    assert body["stop_sequences"] == ["STOP"] and body["max_tokens"] == 50
+    assert body["messages"] == [{"role": "user", "content": "hi"}]  # the client's own messages
 
 
 @BOTH_UPSTREAMS
@@ -305,4 +306,57 @@ def test_system_messages_mid_conversation(claude: anthropic.Anthropic, upstream:
     assert [m["role"] for m in upstream.requests[-1]["body"]["messages"]] == ["system", "user", "assistant", "system", "user"]
     claude.messages.create(model="claude-mid", max_tokens=20, system="Base.", messages=messages)
     sent = anthropic_upstream.requests[-1]["body"]
-    assert sent["system"] == "Base.\n\nNow be formal." and [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]
+    assert sent["system"] == [{"type": "text", "text": "Base."}, {"type": "text", "text": "Now be formal."}]
+    assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]
+
+
+THINKING = {"type": "enabled", "budget_tokens": 1024}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_thinking_and_cache_control_pass_through_to_an_anthropic_upstream(
+    claude: anthropic.Anthropic, anthropic_upstream: FakeUpstream, stream: bool
+) -> None:
+    anthropic_upstream.script = [{"tool_call": "1"}, {}]
+    system: Any = [{"type": "text", "text": "Long shared prompt.", "cache_control": {"type": "ephemeral"}}]
+    question: Any = {"role": "user", "content": "weather?"}
+    args: Any = {"model": "claude-mid", "max_tokens": 2048, "system": system, "tools": [WEATHER_TOOL], "thinking": THINKING}
+    if stream:
+        with claude.messages.stream(messages=[question], **args) as events:
+            first = events.get_final_message()
+    else:
+        first = claude.messages.create(messages=[question], **args)
+    sent = anthropic_upstream.requests[-1]["body"]
+    assert sent["thinking"] == THINKING and sent["system"] == system
+    assert [block.type for block in first.content] == ["thinking", "tool_use"]
+    assert first.content[0].signature == "fake-signature" and first.content[0].thinking == "fake thought"  # type: ignore[union-attr]
+
+    tool_use = first.content[1]
+    claude.messages.create(
+        messages=[question, {"role": "assistant", "content": first.content},
+                  {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use.id, "content": "sunny"}]}],
+        **args,
+    )
+    replayed = anthropic_upstream.requests[-1]["body"]["messages"][1]["content"]
+    assert replayed[0]["type"] == "thinking" and replayed[0]["signature"] == "fake-signature"
+    assert replayed[1]["type"] == "tool_use" and replayed[1]["id"] == tool_use.id
+
+
+def test_thinking_is_not_sent_to_an_openai_upstream(claude: anthropic.Anthropic, upstream: FakeUpstream) -> None:
+    message = claude.messages.create(
+        model="cheap-mini", max_tokens=2048, thinking=THINKING,  # type: ignore[arg-type]
+        system=[{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+        messages=[{"role": "user", "content": "hi"},
+                  {"role": "assistant", "content": [{"type": "thinking", "thinking": "hm", "signature": "s"},
+                                                    {"type": "text", "text": "hello"}]},
+                  {"role": "user", "content": "again"}],
+    )
+    assert message.content[0].type == "text"
+    sent = upstream.requests[-1]["body"]
+    assert "thinking" not in sent and "anthropic_native" not in sent
+    assert sent["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "again"},
+    ]

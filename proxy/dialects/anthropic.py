@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from ..errors import GatewayError, InvalidRequest, anthropic_sse_error_event
-from ..providers.anthropic_format import STOP_REASONS
+from ..providers.anthropic_format import NATIVE_KEY, STOP_REASONS
 from ..tokencount import estimate_text_tokens
 from ..types import JSON
 
@@ -228,7 +228,45 @@ def request_to_chat(body: JSON) -> JSON:
     if body.get("stream") is True:
         chat["stream"] = True
         chat["stream_options"] = {"include_usage": True}
+    chat[NATIVE_KEY] = native_fields(body)
     return chat
+
+
+def native_fields(body: JSON) -> JSON:
+    """The request's own Messages fields, for when the route ends at an Anthropic upstream.
+
+    They keep what the chat form drops: `cache_control` marks and thinking
+    blocks with their signatures. System messages between turns (a
+    beta the gateway does not forward) are folded into `system`. Thinking is
+    passed on in its GA form (`enabled` with a budget); other forms need beta
+    headers, so they are left out along with earlier thinking blocks.
+    """
+    system = body.get("system") or []
+    blocks: list[JSON] = [{"type": "text", "text": system}] if isinstance(system, str) else list(system)
+    thinking = body.get("thinking")
+    keep_thinking = isinstance(thinking, dict) and thinking.get("type") == "enabled"
+    messages: list[JSON] = []
+    for message in body["messages"]:
+        if message["role"] == "system":
+            text = _text_of(message["content"], "messages")
+            blocks.append({"type": "text", "text": text})
+            continue
+        content = message["content"]
+        if not keep_thinking and isinstance(content, list):
+            content = [b for b in content if b.get("type") not in ("thinking", "redacted_thinking")]
+            if not content:
+                continue
+        messages.append({**message, "content": content})
+    native: JSON = {"messages": messages}
+    if blocks:
+        native["system"] = blocks
+    if body.get("tools"):
+        native["tools"] = body["tools"]
+    if keep_thinking:
+        native["thinking"] = thinking
+    if isinstance(body.get("top_k"), int):
+        native["top_k"] = body["top_k"]
+    return native
 
 
 def usage_from_chat(usage: JSON | None) -> JSON:
@@ -259,7 +297,9 @@ def message_from_chat(response: JSON, *, message_id: str) -> JSON:
     choice = (response.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     content: list[JSON] = []
-    if message.get("reasoning_content"):
+    if message.get("thinking_blocks"):
+        content.extend(message["thinking_blocks"])  # an Anthropic upstream's own, signatures included
+    elif message.get("reasoning_content"):
         content.append({"type": "thinking", "thinking": message["reasoning_content"], "signature": ""})
     if message.get("content"):
         content.append({"type": "text", "text": message["content"]})
@@ -342,6 +382,11 @@ class MessageEvents:
                 if self.open_kind != "thinking":
                     out += self._open("thinking", {"type": "thinking", "thinking": "", "signature": ""})
                 out += _event("content_block_delta", {"index": self.block, "delta": {"type": "thinking_delta", "thinking": thinking}})
+            if delta.get("thinking_signature") and self.open_kind == "thinking":
+                signature = {"type": "signature_delta", "signature": delta["thinking_signature"]}
+                out += _event("content_block_delta", {"index": self.block, "delta": signature})
+            if delta.get("redacted_thinking"):
+                out += self._open("redacted_thinking", {"type": "redacted_thinking", "data": delta["redacted_thinking"]})
             text = delta.get("content")
             if text:
                 self.output_chars.append(text)

@@ -15,6 +15,12 @@ from ..types import JSON
 
 DEFAULT_MAX_TOKENS = 4096
 
+# A chat body may carry the client's own Messages fields under this key (the
+# inbound /v1/messages dialect sets it); only an Anthropic upstream reads them,
+# every other adapter is sent the body without it.
+NATIVE_KEY = "anthropic_native"
+NATIVE_FIELDS = ("system", "messages", "tools", "thinking", "top_k")
+
 STOP_REASONS: dict[str, str] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -132,6 +138,11 @@ def request_to_anthropic(body: JSON) -> JSON:
         request["metadata"] = {"user_id": str(body["user"])}
     if body.get("stream"):
         request["stream"] = True
+    native = body.get(NATIVE_KEY)
+    if isinstance(native, dict):
+        # The client spoke Messages itself: its own blocks keep thinking signatures
+        # and cache_control marks that the chat form has no place for.
+        request.update({key: value for key, value in native.items() if key in NATIVE_FIELDS})
     return request
 
 
@@ -149,8 +160,11 @@ def response_to_openai(response: JSON) -> JSON:
     """Anthropic Messages response -> OpenAI chat completion."""
     text_parts: list[str] = []
     tool_calls: list[JSON] = []
+    thinking: list[JSON] = []
     for block in response.get("content", []):
-        if block.get("type") == "text":
+        if block.get("type") in ("thinking", "redacted_thinking"):
+            thinking.append(block)
+        elif block.get("type") == "text":
             text_parts.append(block.get("text", ""))
         elif block.get("type") == "tool_use":
             tool_calls.append(
@@ -163,6 +177,11 @@ def response_to_openai(response: JSON) -> JSON:
     message: JSON = {"role": "assistant", "content": "".join(text_parts) if text_parts or not tool_calls else None}
     if tool_calls:
         message["tool_calls"] = tool_calls
+    if thinking:
+        # `reasoning_content` as DeepSeek and vLLM name it; the blocks themselves
+        # (with signatures) so an Anthropic-speaking client can send them back.
+        message["reasoning_content"] = "".join(b.get("thinking", "") for b in thinking)
+        message["thinking_blocks"] = thinking
     return {
         "id": response.get("id", "msg"),
         "object": "chat.completion",
@@ -211,6 +230,8 @@ class StreamTranslator:
             return [self._chunk({"role": "assistant", "content": ""})]
         if kind == "content_block_start":
             block = event.get("content_block", {})
+            if block.get("type") == "redacted_thinking":
+                return [self._chunk({"redacted_thinking": block.get("data", "")})]
             if block.get("type") == "tool_use":
                 index = len(self.tool_index)
                 self.tool_index[event.get("index", 0)] = index
@@ -221,6 +242,10 @@ class StreamTranslator:
             delta = event.get("delta", {})
             if delta.get("type") == "text_delta":
                 return [self._chunk({"content": delta.get("text", "")})]
+            if delta.get("type") == "thinking_delta":
+                return [self._chunk({"reasoning_content": delta.get("thinking", "")})]
+            if delta.get("type") == "signature_delta":
+                return [self._chunk({"thinking_signature": delta.get("signature", "")})]
             if delta.get("type") == "input_json_delta":
                 index = self.tool_index.get(event.get("index", 0), 0)
                 call = {"index": index, "function": {"arguments": delta.get("partial_json", "")}}

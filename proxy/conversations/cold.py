@@ -70,23 +70,48 @@ class _Queued:
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.healthy = True
+        # Queued-but-not-yet-stored operations per conversation: a read waits
+        # for the writer only when its conversation has some.
+        self._pending: dict[str, int] = {}
+        self._pending_lock = threading.Lock()
+
+    def _put(self, op: Op) -> None:
+        with self._pending_lock:
+            self._pending[op[1][0]] = self._pending.get(op[1][0], 0) + 1
+        self._queue.put(op)
+
+    def _stored(self, ops: list[Op]) -> None:
+        with self._pending_lock:
+            for _, row in ops:
+                left = self._pending.get(row[0], 0) - 1
+                if left > 0:
+                    self._pending[row[0]] = left
+                else:
+                    self._pending.pop(row[0], None)
 
     def save_conversation(self, conversation: Conversation) -> None:
-        self._queue.put(conversation_op(conversation))
+        self._put(conversation_op(conversation))
 
     def save_message(self, conversation_id: str, message: Message) -> None:
-        self._queue.put(message_op(conversation_id, message))
+        self._put(message_op(conversation_id, message))
 
     def save_summary(self, conversation_id: str, summary: Summary) -> None:
-        self._queue.put(summary_op(conversation_id, summary))
+        self._put(summary_op(conversation_id, summary))
 
     def save_todos(self, conversation_id: str, version: int, todos: list[Todo]) -> None:
-        self._queue.put(todos_op(conversation_id, version, todos, time.time()))
+        self._put(todos_op(conversation_id, version, todos, time.time()))
 
     async def flush(self) -> None:
         barrier: Barrier = concurrent.futures.Future()
         self._queue.put(barrier)
         await asyncio.wrap_future(barrier)
+
+    async def settle(self, conversation_id: str) -> None:
+        """Wait for the writer only if this conversation has writes still queued here."""
+        with self._pending_lock:
+            waiting = conversation_id in self._pending
+        if waiting:
+            await self.flush()
 
     def _take(self, limit: int, wait: float) -> tuple[list[Op], list[Barrier], bool]:
         """Up to `limit` queued ops (waiting up to `wait` for the first), the barriers among them, and stop."""
@@ -131,13 +156,14 @@ class LocalCold(_Queued):
             except duckdb.Error:
                 self.healthy = False
                 log.exception("conversation batch of %d writes could not be stored", len(ops))
+            self._stored(ops)
             for barrier in barriers:
                 barrier.set_result(None)
             if stop and self._queue.empty():
                 return
 
     async def load(self, conversation_id: str) -> Conversation | None:
-        await self.flush()
+        await self.settle(conversation_id)
         return await asyncio.to_thread(self.db.load, conversation_id)
 
     def close(self) -> None:
@@ -160,9 +186,13 @@ class SharedCold(_Queued):
         self.tick = tick
         self.read_timeout = read_timeout
         self.db: ColdDB | None = None
+        self._db_lock = threading.Lock()  # the writer and the reads thread share the file
+        self._closing = threading.Event()
         self._tried_at = 0.0
         self._thread = threading.Thread(target=self._run, name="conversations-cold", daemon=True)
+        self._reads = threading.Thread(target=self._serve_reads, name="conversations-reads", daemon=True)
         self._thread.start()
+        self._reads.start()
 
     @property
     def owning(self) -> bool:
@@ -179,8 +209,8 @@ class SharedCold(_Queued):
                 barrier.set_result(None)
             if self.db is not None:
                 try:
-                    self._apply()
-                    self._serve_reads()
+                    with self._db_lock:
+                        self._apply()
                     self.healthy = True
                 except (RedisError, OSError, duckdb.Error):
                     if self.healthy:
@@ -188,6 +218,8 @@ class SharedCold(_Queued):
                     self.healthy = False
             if stop and self._queue.empty():
                 break
+        self._closing.set()
+        self._reads.join()
         if self.db is not None:
             try:
                 while self._apply():
@@ -210,13 +242,15 @@ class SharedCold(_Queued):
         while ops:
             try:
                 if self.db is not None:
-                    self.db.write(ops)
+                    with self._db_lock:
+                        self.db.write(ops)
                 else:
                     pipe = self.sync.pipeline(transaction=False)
                     for op in ops:
                         pipe.xadd(self.ops_key, {"op": orjson.dumps(op)})
                     pipe.execute()
                 self.healthy = True
+                self._stored(ops)
                 return
             except (RedisError, OSError, duckdb.Error):
                 if self.healthy:
@@ -235,22 +269,40 @@ class SharedCold(_Queued):
         self.sync.xdel(self.ops_key, *[entry_id for entry_id, _ in entries])
         return len(entries)
 
-    def _serve_reads(self) -> None:
-        assert self.db is not None
-        while (request := self.sync.lpop(self.reads_key)) is not None:
-            while self._apply():  # everything sent before this read
+    def _load_current(self, conversation_id: str) -> Conversation | None:
+        """Read after applying everything the other processes sent before now."""
+        with self._db_lock:
+            assert self.db is not None
+            while self._apply():
                 pass
-            body = orjson.loads(request)  # type: ignore[arg-type]
-            found = self.db.load(str(body["id"]))
-            pipe = self.sync.pipeline(transaction=True)
-            pipe.rpush(str(body["reply"]), b"null" if found is None else encode(found))
-            pipe.expire(str(body["reply"]), 60)
-            pipe.execute()
+            return self.db.load(conversation_id)
+
+    def _serve_reads(self) -> None:
+        """The owner answers the other processes' reads as they arrive (BLPOP, no polling)."""
+        while not self._closing.is_set():
+            if self.db is None:
+                self._closing.wait(0.2)
+                continue
+            try:
+                request = self.sync.blpop([self.reads_key], timeout=0.5)
+                if request is None:
+                    continue
+                body = orjson.loads(request[1])
+                found = self._load_current(str(body["id"]))
+                pipe = self.sync.pipeline(transaction=True)
+                pipe.rpush(str(body["reply"]), b"null" if found is None else encode(found))
+                pipe.expire(str(body["reply"]), 60)
+                pipe.execute()
+            except (RedisError, OSError, duckdb.Error):
+                log.warning("conversation store could not answer a read; retrying", exc_info=True)
+                self._closing.wait(0.5)
 
     # -- reads from any process --------------------------------------------------
 
     async def load(self, conversation_id: str) -> Conversation | None:
-        await self.flush()  # our own writes are in the stream before the read request
+        await self.settle(conversation_id)  # our own writes are stored or in the stream before the read
+        if self.db is not None:
+            return await asyncio.to_thread(self._load_current, conversation_id)
         reply_key = self.reply_prefix + uuid.uuid4().hex
         await self.client.rpush(self.reads_key, orjson.dumps({"id": conversation_id, "reply": reply_key}))
         reply = await self.client.blpop([reply_key], timeout=self.read_timeout)

@@ -100,6 +100,7 @@ async def code_agent(
     principal: Principal | None = None,
     user_id: str | None = None,
     endpoint: str = "/v1/code-agent",
+    approval: str | None = None,
 ) -> CodeAgentResult:
     """Run one code-agent step; the TODO list lives with the conversation."""
     if not task.strip():
@@ -118,6 +119,7 @@ async def code_agent(
         user_id=user_id,
         project_id=principal.project,
         after=_update_todos,
+        approval=approval,
     )
     result = await run_turn(gateway, request)
     return CodeAgentResult(

@@ -21,7 +21,7 @@ from .runtime import Gateway
 from .streaming import StreamRelay
 from .tokencount import estimate_messages_tokens, estimate_text_tokens
 from .types import JSON, Principal, RouteDecision, Usage, UsageEvent
-from .upstream import Dispatched, call_upstream
+from .upstream import Dispatched, Handoff, call_upstream
 
 
 @dataclass
@@ -38,6 +38,8 @@ class ChatCall:
     requested_model: str | None = None
     # `x-gateway-approve-escalation`: a one-time token approving a paid tier (see upstream.py).
     approval: str | None = None
+    # What a higher tier receives instead of the whole request when this one escalates (see upstream.py).
+    handoff: Handoff | None = None
     request_id: str = field(default_factory=lambda: "req_" + uuid.uuid4().hex[:24])
 
 
@@ -198,7 +200,8 @@ async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
         return await _replay(gateway, body, decision, event, headers, cached)
 
     try:
-        dispatched = await call_upstream(gateway, body, decision, principal=call.principal, approval=call.approval)
+        dispatched = await call_upstream(gateway, body, decision, principal=call.principal, approval=call.approval,
+                                         handoff=call.handoff)
     except GatewayError as error:
         event.status, event.error_type = error.status_code, error.code or error.error_type
         _publish(gateway, event)

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -72,6 +72,14 @@ class Dispatched:
     escalated_from: Tier | None = None
 
 
+# Builds the messages a higher tier receives when a request escalates, in place
+# of the request's own messages plus a handoff note. The seed's stateful API
+# passes one that sends a compact package (summary, current task, previous
+# attempts, known issues) instead of the whole conversation. Called with the
+# attempts so far and why the last tier failed.
+Handoff = Callable[[list[Attempt], str], list[JSON]]
+
+
 class _TierFailed(Exception):
     def __init__(self, reason: str, error: GatewayError | None, response: JSON | None = None) -> None:
         self.reason = reason
@@ -80,13 +88,15 @@ class _TierFailed(Exception):
 
 
 async def call_upstream(gateway: Gateway, body: JSON, decision: RouteDecision, *, principal: Principal,
-                        approval: str | None = None) -> Dispatched:
+                        approval: str | None = None, handoff: Handoff | None = None) -> Dispatched:
     """Answer `body` starting from `decision`; raise the last error when nothing can."""
     attempts: list[Attempt] = []
     start_tier = decision.tier
+    sent = body
     if approval:
         decision = await _approved(gateway, body, decision, principal, approval)
-    sent = body
+        if handoff is not None and decision.tier != start_tier:
+            sent = {**body, "messages": handoff(attempts, "a lower tier fell short; the client approved this escalation")}
     while True:
         try:
             response, chunks, answered = await _try_tier(gateway, sent, decision, attempts)
@@ -106,8 +116,12 @@ async def call_upstream(gateway: Gateway, body: JSON, decision: RouteDecision, *
                     gateway, body, decision, tier, candidates, failure.reason, attempts, principal
                 ) from None
             log.info("escalating %s -> %s (%s)", decision.tier, tier, failure.reason)
-            tried = [f"{a.model} ({a.tier})" for a in attempts]
-            sent = {**body, "messages": [handoff_message(decision.task, tried, failure.reason), *(body.get("messages") or [])]}
+            if handoff is not None:
+                sent = {**body, "messages": handoff(attempts, failure.reason)}
+            else:
+                tried = [f"{a.model} ({a.tier})" for a in attempts]
+                sent = {**body, "messages": [handoff_message(decision.task, tried, failure.reason),
+                                             *(body.get("messages") or [])]}
             decision = replace(
                 decision, model=candidates[0], tier=tier, candidates=candidates,
                 reasons=(*decision.reasons, f"escalated:{decision.tier}->{tier}:{failure.reason}"),

@@ -189,34 +189,70 @@ def test_the_in_process_hot_tier_evicts_and_rebuilds(start_gateway: StartGateway
     assert _contents(_chat_requests(upstream)[-1]) == ["alpha", "echo from free-small: alpha", "alpha again"]
 
 
+TIER_OF = {"free-small": "L0", "cheap-mini": "L1", "mid-large": "L2", "premium-max": "L3"}
+
+
+def _history(gateway: ServerThread, conversation: str) -> None:
+    _chat(gateway, conversation, "background: the service is written in Elixir")
+    _chat(gateway, conversation, "it crashes under load")
+    _chat(gateway, conversation, "logs show a mailbox overflow")
+
+
+def _assert_package(upstream: FakeUpstream, since: int, task: str, *, attempts: bool) -> dict[str, Any]:
+    sent = _chat_requests(upstream)[since:]
+    first, last = sent[0], sent[-1]
+    assert TIER_OF[last["model"]] > TIER_OF[first["model"]]
+    assert len(first["messages"]) == 7  # the lower tier had the whole history
+    assert [m["role"] for m in last["messages"]] == ["system", "user"]  # the higher one gets the package instead
+    package = last["messages"][0]["content"]
+    for part in ("HANDOFF PACKAGE", "## Context summary", "## Current task", task, "## Previous attempts",
+                 "## Known issues", "logs show a mailbox overflow"):
+        assert part in package, part
+    if attempts:
+        assert f"{first['model']} ({TIER_OF[first['model']]}): truncated" in package
+    assert "written in Elixir" not in package  # older turns are not replayed verbatim
+    assert last["messages"][1]["content"] == task
+    return last
+
+
 def test_escalation_hands_a_compact_package_to_the_higher_tier(start_gateway: StartGateway, upstream: FakeUpstream,
                                                                 tmp_path: Path, redis_prefix: str) -> None:
     raw = _config(upstream, tmp_path, redis_prefix)
     raw["routing"] = {**raw["routing"], "auto_escalate": True}
     gateway = start_gateway(raw)
-    _chat(gateway, "conv-esc", "background: the service is written in Elixir", model="L0")
-    _chat(gateway, "conv-esc", "it crashes under load", model="L0")
-    _chat(gateway, "conv-esc", "logs show a mailbox overflow", model="L0")
+    _history(gateway, "conv-esc")
     before = len(_chat_requests(upstream))
     upstream.script.extend([{"truncate": "1"}, {}])
-    answer = _chat(gateway, "conv-esc", "Fix the mailbox overflow in the worker", model="L0")
-    first, second = _chat_requests(upstream)[before:]
-    assert first["model"] == "free-small" and second["model"] == "cheap-mini"
-    assert len(first["messages"]) == 7  # the whole history went to L0
-    assert [m["role"] for m in second["messages"]] == ["system", "user"]  # L1 gets the package instead
-    package = second["messages"][0]["content"]
-    for part in ("HANDOFF PACKAGE", "## Context summary", "## Current task", "Fix the mailbox overflow",
-                 "## Previous attempts", "free-small (L0): the answer was truncated", "## Known issues"):
-        assert part in package, part
-    assert "written in Elixir" not in package  # older turns are not replayed verbatim
-    assert second["messages"][1]["content"] == "Fix the mailbox overflow in the worker"
-    assert answer["result"]["model"] == "cheap-mini"
-    assert answer["routing"]["escalations"] == [
-        {"model": "free-small", "tier": "L0", "reason": "the answer was truncated (finish_reason=length)"}
-    ]
-    assert answer["routing"]["summary"].startswith("L0 -> L1 -> cheap-mini")
+    task = "Summarise the overflow"
+    answer = _chat(gateway, "conv-esc", task)
+    last = _assert_package(upstream, before, task, attempts=True)
+    assert answer["result"]["model"] == last["model"]
+    escalation = answer["routing"]["escalations"][0]
+    assert escalation["reason"].startswith("truncated") and escalation["tier"] == "L0"
+    assert answer["routing"]["summary"].startswith(f"L0 -> {TIER_OF[last['model']]} -> {last['model']}")
     context = httpx.get(gateway.url + "/v1/context/conv-esc").json()
-    assert context["messages"][-1]["metadata"] == {"model": "cheap-mini", "tier": "L1", "escalatedFrom": ["L0"]}
+    assert context["messages"][-1]["metadata"]["escalatedFrom"] == ["L0"]
+    assert context["metadata"]["messageCount"] == 8
+
+
+def test_approved_escalation_also_gets_the_package(start_gateway: StartGateway, upstream: FakeUpstream,
+                                                  tmp_path: Path, redis_prefix: str) -> None:
+    gateway = start_gateway(_config(upstream, tmp_path, redis_prefix))  # auto_escalate off: paid tiers need approval
+    _history(gateway, "conv-approve")
+    before = len(_chat_requests(upstream))
+    upstream.script.append({"truncate": "1"})
+    task = "Summarise the overflow"
+    refused = httpx.post(gateway.url + "/v1/chat", json={"conversationId": "conv-approve", "message": task})
+    assert refused.status_code == 402, refused.text
+    error = assert_error_shape(refused.json(), code="escalation_required")
+    token = error["escalation"]["approvalToken"]
+    assert httpx.get(gateway.url + "/v1/context/conv-approve").json()["metadata"]["messageCount"] == 6  # nothing stored
+
+    approved = httpx.post(gateway.url + "/v1/chat", json={"conversationId": "conv-approve", "message": task},
+                          headers={"x-gateway-approve-escalation": token})
+    assert approved.status_code == 200, approved.text
+    _assert_package(upstream, before, task, attempts=False)
+    assert httpx.get(gateway.url + "/v1/context/conv-approve").json()["metadata"]["messageCount"] == 8
 
 
 def test_without_auto_escalation_the_upstream_error_is_kept(start_gateway: StartGateway, upstream: FakeUpstream,

@@ -21,10 +21,9 @@ class Attempt:
     model: str
     tier: str
     failure: str
-    output: str = ""
 
 
-def handoff_messages(conversation: Conversation, task: str, attempts: list[Attempt], *,
+def handoff_messages(conversation: Conversation, task: str, attempts: list[Attempt], *, reason: str,
                      system: str | None = None) -> list[dict[str, str]]:
     """Chat messages for the higher tier: a system handoff package, then the task itself."""
     lines = ["HANDOFF PACKAGE: a lower tier could not finish this task; you are taking over."]
@@ -41,13 +40,12 @@ def handoff_messages(conversation: Conversation, task: str, attempts: list[Attem
         lines.append("(new conversation)")
     lines += ["", "## Current task", _clip(task, 2000), "", "## Previous attempts"]
     for index, attempt in enumerate(attempts, 1):
-        line = f"{index}. {attempt.model} ({attempt.tier}): {attempt.failure}"
-        if attempt.output:
-            line += f"; its partial answer: {_clip(attempt.output)}"
-        lines.append(line)
-    issues = sorted({a.failure for a in attempts})
+        lines.append(f"{index}. {attempt.model} ({attempt.tier}): {_clip(attempt.failure)}")
+    if not attempts:
+        lines.append("(none recorded)")
+    issues = [reason, *sorted({a.failure for a in attempts} - {reason})]
     pending = [t.text for t in conversation.todos if t.status != "done"]
-    lines += ["", "## Known issues", *(f"- {issue}" for issue in issues)]
+    lines += ["", "## Known issues", *(f"- {_clip(issue)}" for issue in issues)]
     if pending:
         lines += ["", "## Open TODO items", *(f"- {item}" for item in pending)]
     lines += ["", "Answer the current task directly and completely."]

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ..config import TIERS
-from ..errors import GatewayError, NotFound, UpstreamError, UpstreamUnavailable
+from ..errors import GatewayError, NotFound
 from ..pipeline import ChatCall, ChatOutcome, run_chat
 from ..pricing import cost_usd
 from ..runtime import Gateway
 from ..streaming import StreamRelay
 from ..tokencount import estimate_messages_tokens, estimate_text_tokens
 from ..types import JSON, Principal, RouteDecision, Usage
+from ..upstream import Attempt as UpstreamAttempt
 from .compress import compress, compression_reason
 from .handoff import Attempt, handoff_messages
 from .locks import Lease
@@ -53,6 +53,8 @@ class TurnRequest:
     stream: bool = False
     client: str | None = None
     after: AfterTurn | None = None
+    # `x-gateway-approve-escalation`, passed on to the pipeline.
+    approval: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -73,9 +75,14 @@ class TurnResult:
 
     @property
     def route_summary(self) -> str:
-        path = " -> ".join([*(a.tier for a in self.attempts), self.decision.tier])
+        """`L0 -> L1 -> model (reasons)`: the tiers tried, in order, then the model that answered."""
+        tiers: list[str] = []
+        escalated_from = self.headers.get("x-gateway-escalated-from")
+        for tier in [*([escalated_from] if escalated_from else []), *(a.tier for a in self.attempts), self.decision.tier]:
+            if tier not in tiers:
+                tiers.append(tier)
         reasons = ", ".join(self.decision.reasons) or "default"
-        return f"{path} -> {self.decision.model.id} ({reasons})"
+        return f"{' -> '.join(tiers)} -> {self.decision.model.id} ({reasons})"
 
     @property
     def duration_ms(self) -> int:
@@ -117,33 +124,6 @@ def build_prompt(conversation: Conversation, message: str, system: str | None) -
     return prompt
 
 
-def _failure_of(response: JSON) -> str | None:
-    """Why a complete answer still falls short (empty or cut off), or None."""
-    choice = (response.get("choices") or [{}])[0] or {}
-    if choice.get("finish_reason") == "length":
-        return "the answer was truncated (finish_reason=length)"
-    if not str((choice.get("message") or {}).get("content") or "").strip():
-        return "the answer was empty"
-    return None
-
-
-def _escalatable(error: GatewayError) -> bool:
-    if isinstance(error, UpstreamUnavailable):
-        return True
-    return isinstance(error, UpstreamError) and error.retryable
-
-
-def _next_tier(gateway: Gateway, decision: RouteDecision, principal: Principal) -> str | None:
-    ceiling = TIERS.index(gateway.router.max_tier(principal))
-    index = TIERS.index(decision.tier) + 1
-    return TIERS[index] if index <= ceiling else None
-
-
-def _text(response: JSON) -> str:
-    choice = (response.get("choices") or [{}])[0] or {}
-    return str((choice.get("message") or {}).get("content") or "")
-
-
 async def run_turn(gateway: Gateway, request: TurnRequest) -> TurnResult:
     store = store_of(gateway)
     lease = await store.locks.acquire(request.conversation_id)
@@ -176,37 +156,19 @@ async def _turn(gateway: Gateway, store: ConversationStore, lease: Lease, reques
         compressed = None
 
     result = TurnResult(conversation, decision, {}, started, compressed=compressed)
-    while True:
-        if request.stream:
-            body["stream"] = True
-        call = ChatCall(principal=request.principal, endpoint=request.endpoint, quality=request.quality,
-                        client=request.client, conversation_id=conversation.id)
-        last_error: GatewayError | None = None
-        try:
-            outcome: ChatOutcome | None = await run_chat(gateway, body, call)
-            assert outcome is not None
-            failure = None if outcome.response is None else _failure_of(outcome.response)
-        except GatewayError as error:
-            if not _escalatable(error):
-                raise
-            outcome, failure, last_error = None, error.message, error
-        if failure is None and outcome is not None:
-            break
-        target = _next_tier(gateway, result.decision, request.principal) if gateway.config.routing.auto_escalate else None
-        if outcome is not None:
-            _count(result, outcome)
-        if target is None:
-            if last_error is not None:
-                raise last_error  # the upstream's error, unchanged
-            break  # a weak answer is still an answer when nothing higher may be tried
-        result.attempts.append(Attempt(result.decision.model.id, result.decision.tier, failure or "failed",
-                                       _text(outcome.response) if outcome and outcome.response else ""))
-        log.info("conversation %s: escalating %s -> %s (%s)", conversation.id, result.decision.tier, target, failure)
-        body = {"model": target, "messages": handoff_messages(conversation, request.message, result.attempts,
-                                                             system=request.system)}
-        result.decision = gateway.router.route(body, quality=request.quality, principal=request.principal)
 
-    assert outcome is not None
+    def handoff(tried: list[UpstreamAttempt], reason: str) -> list[JSON]:
+        """Escalating (upstream.py decides when): the higher tier gets the package, not the history."""
+        result.attempts = [Attempt(a.model, a.tier, _failure(a)) for a in tried if a.outcome != "ok"]
+        log.info("conversation %s escalates (%s); sending a handoff package", conversation.id, reason)
+        return handoff_messages(conversation, request.message, result.attempts, reason=reason, system=request.system)
+
+    if request.stream:
+        body["stream"] = True
+    call = ChatCall(principal=request.principal, endpoint=request.endpoint, quality=request.quality,
+                    client=request.client, conversation_id=conversation.id, approval=request.approval,
+                    handoff=handoff)
+    outcome = await run_chat(gateway, body, call)
     result.decision = outcome.decision
     result.headers = outcome.headers
     result.from_cache = outcome.headers.get("x-gateway-cache") == "hit"
@@ -215,9 +177,18 @@ async def _turn(gateway: Gateway, store: ConversationStore, lease: Lease, reques
         return result
     assert outcome.response is not None
     _count(result, outcome)
-    result.text = _text(outcome.response)
+    choice = (outcome.response.get("choices") or [{}])[0] or {}
+    result.text = str((choice.get("message") or {}).get("content") or "")
     await _finish(store, request, result, lease)
     return result
+
+
+def _failure(attempt: UpstreamAttempt) -> str:
+    """An attempt's outcome in words for the handoff package."""
+    text = attempt.outcome.replace("_", " ")
+    if attempt.status:
+        text += f" (HTTP {attempt.status})"
+    return f"{text}: {attempt.detail}" if attempt.detail else text
 
 
 def _count(result: TurnResult, outcome: ChatOutcome) -> None:

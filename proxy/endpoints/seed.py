@@ -169,6 +169,7 @@ async def _converse(request: Request, body: JSON, *, endpoint: str, default_mode
         project_id=principal.project,
         stream=_stream(body),
         client=request.headers.get("user-agent"),
+        approval=request.headers.get("x-gateway-approve-escalation"),
     )
     result = await run_turn(gateway, turn)
     if result.stream is not None:
@@ -225,6 +226,7 @@ async def code(request: Request) -> Response:
         conversation_id=_conversation_id(body),
         principal=principal,
         user_id=_string(body, "userId"),
+        approval=request.headers.get("x-gateway-approve-escalation"),
     )
     answer = {
         "result": {
@@ -341,7 +343,8 @@ async def mcp_cli(request: Request) -> Response:
     if body.get("conversationId") is not None:
         turn = TurnRequest(_conversation_id(body), text, principal, "/v1/mcp-cli", model=model, quality=quality,
                            system=_CLI_SYSTEM[mode], project_id=principal.project, stream=stream,
-                           client=request.headers.get("user-agent"))
+                           client=request.headers.get("user-agent"),
+                           approval=request.headers.get("x-gateway-approve-escalation"))
         result = await run_turn(gateway, turn)
         if result.stream is not None:
             return _sse(result)
@@ -354,7 +357,8 @@ async def mcp_cli(request: Request) -> Response:
     if stream:
         chat_body["stream"] = True
     call = ChatCall(principal=principal, endpoint="/v1/mcp-cli", quality=quality,
-                    client=request.headers.get("user-agent"))
+                    client=request.headers.get("user-agent"),
+                    approval=request.headers.get("x-gateway-approve-escalation"))
     outcome = await run_chat(gateway, chat_body, call)
     if outcome.stream is not None:
         return StreamingResponse(outcome.stream, media_type="text/event-stream",

@@ -9,12 +9,14 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from .auth import AuthMiddleware
 from .config import Config, load_config
-from .endpoints import chat, health, messages, metrics, models, passthrough, responses, seed, settings, sql, stats
+from .endpoints import admin, chat, health, messages, metrics, models, passthrough, responses, seed, settings, sql, stats
 from .errors import GatewayError
 from .mcp import http as mcp_http
 from .reload import ConfigWatcher
@@ -52,6 +54,7 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 
 # Each endpoint module lists its own routes; adding a family is one line here.
 ENDPOINT_MODULES = (
+    admin,
     chat,
     models,
     passthrough,
@@ -98,6 +101,7 @@ def create_app(config: Config) -> Starlette:
     return Starlette(
         routes=routes(),
         lifespan=lifespan,
+        middleware=[Middleware(AuthMiddleware)],
         exception_handlers={
             GatewayError: gateway_error,
             HTTPException: http_error,

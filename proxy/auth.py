@@ -1,25 +1,39 @@
-"""Who is calling: request headers -> `Principal`; and the admin check.
+"""Who is calling: a gateway token -> `Principal`; and the admin check.
 
-Until gateway tokens exist the gateway runs open (loopback only); the project a
-request is charged to comes from the `x-gateway-project` header.
+Secure by default: a gateway bound to anything but loopback refuses every
+guarded request without a valid token. Bound to loopback, with
+`auth.open_on_loopback` and no token created yet, it runs open (and says so at
+start); the project then comes from the `x-gateway-project` header.
+
+`AuthMiddleware` guards every path except the exempt prefixes below, so an
+endpoint added later is protected without remembering to be.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
+import logging
 import os
 import re
 import secrets
 from pathlib import Path
 
 from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .apitokens import TokenStore, looks_like_token
 from .config import Config
-from .errors import AuthenticationError, InvalidRequest
-from .types import Principal
+from .errors import AuthenticationError, GatewayError, InvalidRequest, PermissionDenied
+from .types import Principal, RouteDecision
+
+log = logging.getLogger("proxy.auth")
 
 _PROJECT = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 DEFAULT = Principal()
+# Paths with their own guard (admin token) or nothing worth guarding.
+EXEMPT_PREFIXES = ("/health", "/admin", "/dashboard", "/favicon.ico")
 
 
 def bearer_token(request: Request) -> str | None:
@@ -30,15 +44,105 @@ def bearer_token(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def authenticate(request: Request) -> Principal:
-    project = request.headers.get("x-gateway-project")
-    if project is None:
-        return DEFAULT
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_project(project: str) -> str:
     if not _PROJECT.match(project):
         raise InvalidRequest(
             "x-gateway-project must be 1-64 letters, digits, '_', '.', ':' or '-'", param="x-gateway-project"
         )
-    return Principal(project=project)
+    return project
+
+
+class Authenticator:
+    """Turns a request's credentials into a `Principal`, or refuses it."""
+
+    def __init__(self, config: Config, store: TokenStore) -> None:
+        self.store = store
+        self.may_run_open = config.auth.open_on_loopback and is_loopback(config.server.host)
+
+    async def is_open(self) -> bool:
+        """Open only while no token exists: creating the first one closes the gateway."""
+        return self.may_run_open and not await self.store.has_tokens()
+
+    async def principal(self, request: Request) -> Principal:
+        secret = bearer_token(request)
+        if secret and looks_like_token(secret):
+            return await self._token_principal(secret)
+        if await self.is_open():
+            project = request.headers.get("x-gateway-project")
+            return DEFAULT if project is None else Principal(project=check_project(project))
+        raise AuthenticationError(
+            "this gateway needs a gateway token: send 'Authorization: Bearer <token>' or 'x-api-key: <token>' "
+            "(an admin creates one with `aigw tokens create`)",
+            code="missing_api_key" if not secret else "invalid_api_key",
+        )
+
+    async def _token_principal(self, secret: str) -> Principal:
+        record = await self.store.lookup(secret)
+        # The message never repeats the secret, not even in part.
+        if record is None:
+            raise AuthenticationError("the gateway token is not valid", code="invalid_api_key")
+        if not record.usable():
+            raise AuthenticationError(f"the gateway token {record.id} is {record.status()}", code="invalid_api_key")
+        limits = record.limit
+        return Principal(
+            project=record.project,
+            token_id=record.id,
+            max_tier=limits.max_tier,
+            allowed_models=record.allowed_models,
+            token_limits=limits,
+        )
+
+
+class AuthMiddleware:
+    """Authenticates guarded paths and leaves the `Principal` in `request.state.principal`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(EXEMPT_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        authenticator: Authenticator = scope["app"].state.gateway.auth
+        try:
+            principal = await authenticator.principal(Request(scope))
+        except GatewayError as error:
+            response = Response(
+                error.json(), status_code=error.status_code, headers=error.headers, media_type="application/json"
+            )
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+def authenticate(request: Request) -> Principal:
+    """The `Principal` the middleware found for this request."""
+    principal = request.scope.get("state", {}).get("principal")
+    if isinstance(principal, Principal):
+        return principal
+    project = request.headers.get("x-gateway-project")
+    return DEFAULT if project is None else Principal(project=check_project(project))
+
+
+def authorize_model(principal: Principal, decision: RouteDecision) -> None:
+    """A token limited to some models may use them by id or by the name it sent."""
+    allowed = principal.allowed_models
+    if allowed and decision.model.id not in allowed and decision.requested_model not in allowed:
+        raise PermissionDenied(
+            f"this token may not use model {decision.model.id!r} (allowed: {', '.join(allowed)})",
+            param="model",
+            code="model_not_allowed",
+        )
 
 
 def admin_token(config: Config) -> str:

@@ -233,6 +233,37 @@ class ConversationConfig(_Frozen):
         if self.keep_recent_messages >= self.compress_after_messages:
             raise ValueError("keep_recent_messages must be below compress_after_messages")
         return self
+class Limits(_Frozen):
+    """Spending and traffic limits of a project or a gateway token; unset means unlimited."""
+
+    daily_usd: float | None = Field(None, ge=0)
+    monthly_usd: float | None = Field(None, ge=0)
+    total_usd: float | None = Field(None, ge=0)
+    max_tier: Tier | None = None
+    rpm: int | None = Field(None, ge=1)
+    tpm: int | None = Field(None, ge=1)
+
+    def merged(self, override: Limits | None) -> Limits:
+        """`override`'s set fields over these (an admin API change over the config file)."""
+        if override is None:
+            return self
+        return self.model_copy(update=override.model_dump(exclude_unset=True))
+
+
+class AuthConfig(_Frozen):
+    # With no gateway token created yet, a gateway bound to loopback serves /v1
+    # without a token (and says so at start). A non-loopback bind never does.
+    open_on_loopback: bool = True
+
+
+class BudgetConfig(_Frozen):
+    # Output tokens reserved for a request that sets no max_tokens / max_completion_tokens.
+    reserve_max_tokens: int = Field(4096, ge=1)
+    # Once a budget is this fraction spent, routing is capped at `steer_max_tier`.
+    steer_at: float | None = Field(0.8, gt=0, le=1)
+    steer_max_tier: Tier = "L0"
+    # A reservation whose request never settled (a crashed worker) is released after this.
+    reservation_ttl_seconds: float = Field(600, gt=0)
 
 
 class ResponsesConfig(_Frozen):
@@ -278,6 +309,10 @@ class Config(_Frozen):
     # stdio instead (env MODE=mcp, for containers started by an MCP client).
     mode: Literal["http", "mcp"] = "http"
     server: ServerConfig = ServerConfig()
+    auth: AuthConfig = AuthConfig()
+    budgets: BudgetConfig = BudgetConfig()
+    # Limits per project, by name; the admin API can override them at run time.
+    projects: dict[str, Limits] = {}
     redis_url: str | None = None
     # Every Redis key the gateway writes starts with this, so several gateways
     # (or test runs) can share one Redis without seeing each other's state.

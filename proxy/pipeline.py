@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 
 from . import crosscheck
+from .auth import authorize_model
 from .cache import CachedAnswer, Directive
 from .errors import GatewayError
 from .pricing import cost_usd, format_cost
@@ -182,6 +183,7 @@ def _publish_side_calls(gateway: Gateway, call: ChatCall, body: JSON, decision: 
 async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
     try:
         decision = gateway.router.route(body, quality=call.quality, principal=call.principal)
+        authorize_model(call.principal, decision)
     except GatewayError as error:
         event = _event(call, body, None)
         event.status, event.error_type = error.status_code, error.code or error.error_type

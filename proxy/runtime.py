@@ -16,7 +16,8 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from .auth import admin_token
+from .apitokens import LocalTokenStore, RedisTokenStore, TokenStore
+from .auth import Authenticator, admin_token
 from .cache import ResponseCache
 from .config import Config
 from .conversations import ConversationStore
@@ -54,6 +55,8 @@ class Gateway:
     metrics: Metrics = field(default_factory=Metrics)
     shared_metrics: SharedMetrics = field(default_factory=lambda: SharedMetrics(Metrics(), None, ""))
     _background: list[asyncio.Task[None]] = field(default_factory=list)
+    tokens: TokenStore = field(init=False)
+    auth: Authenticator = field(init=False)
 
     @classmethod
     async def start(cls, config: Config) -> Gateway:
@@ -77,7 +80,14 @@ class Gateway:
         gateway.shared_metrics = SharedMetrics(gateway.metrics, redis_client, config.redis_prefix)
         if redis_client is not None:
             gateway._background.append(asyncio.create_task(gateway.shared_metrics.publish_forever()))
+        gateway.tokens = (
+            RedisTokenStore(redis_client, config.redis_prefix)
+            if redis_client is not None
+            else await asyncio.to_thread(LocalTokenStore, data_dir / "tokens.json")
+        )
+        gateway.auth = Authenticator(config, gateway.tokens)
         log.info("%s", gateway.banner())
+        log.info("%s", await gateway.auth_banner())
         return gateway
 
     async def reconfigure(self, config: Config) -> list[Provider]:
@@ -144,6 +154,14 @@ class Gateway:
         if self.router.demo_only:
             lines.append("  NOTE: no provider key and no Ollama found; answering with the built-in 'demo' model ($0).")
         return "\n".join(lines)
+
+    async def auth_banner(self) -> str:
+        if await self.auth.is_open():
+            return (
+                "  auth:      OPEN: no gateway token exists and the gateway listens on loopback, so /v1 needs no token; "
+                "create one with `aigw tokens create` to require tokens"
+            )
+        return "  auth:      gateway token required on /v1 (Authorization: Bearer or x-api-key)"
 
 
 def _free_models(config: Config, providers: dict[str, Provider], available: set[str]) -> OpenRouterFree | None:

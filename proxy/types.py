@@ -5,18 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Complexity, ModelConfig, Task, Tier
+from .config import Complexity, Limits, ModelConfig, Task, Tier
 
 JSON = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the project and token a request is charged to."""
+    """Who is calling: the project and token a request is charged to, and what they may use.
+
+    `max_tier` is the tightest ceiling from the token, the project and a budget
+    near its limit; the router never routes above it.
+    """
 
     project: str = "default"
     token_id: str | None = None
     max_tier: Tier | None = None
+    allowed_models: tuple[str, ...] = ()
+    token_limits: Limits | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import mcp, route, serve, sql, usage
+from . import mcp, route, serve, sql, tokens, usage
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_parser(subparsers)
     sql.add_parser(subparsers)
     usage.add_parser(subparsers)
+    tokens.add_parser(subparsers)
     return parser
 
 

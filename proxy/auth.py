@@ -19,13 +19,14 @@ import re
 import secrets
 from pathlib import Path
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .apitokens import TokenStore, looks_like_token
+from .apitokens import TokenRecord, TokenStore, hash_secret, looks_like_token
 from .config import Config
-from .errors import AuthenticationError, GatewayError, InvalidRequest, PermissionDenied
+from .errors import AuthenticationError, GatewayError, InvalidRequest, PermissionDenied, ServiceUnavailable
 from .types import Principal, RouteDecision
 
 log = logging.getLogger("proxy.auth")
@@ -64,13 +65,41 @@ def check_project(project: str) -> str:
 class Authenticator:
     """Turns a request's credentials into a `Principal`, or refuses it."""
 
+    # Records last read from the store, by secret hash: while Redis is briefly
+    # unreachable, known tokens keep working (revocations then wait for it).
+    KNOWN_MAX = 10_000
+
     def __init__(self, config: Config, store: TokenStore) -> None:
         self.store = store
         self.may_run_open = config.auth.open_on_loopback and is_loopback(config.server.host)
+        self.tokens_exist = False
+        self.known: dict[str, TokenRecord] = {}
 
     async def is_open(self) -> bool:
-        """Open only while no token exists: creating the first one closes the gateway."""
-        return self.may_run_open and not await self.store.has_tokens()
+        """Open only while no token exists: creating the first one closes the gateway for good."""
+        if not self.may_run_open or self.tokens_exist:
+            return False
+        try:
+            self.tokens_exist = await self.store.has_tokens()
+        except (RedisError, OSError) as error:
+            log.warning("token store unreachable (%s); keeping the last known auth mode", type(error).__name__)
+        return not self.tokens_exist
+
+    async def lookup(self, secret: str) -> TokenRecord | None:
+        digest = hash_secret(secret)
+        try:
+            record = await self.store.lookup(secret)
+        except (RedisError, OSError) as error:
+            if digest in self.known:
+                return self.known[digest]
+            raise ServiceUnavailable(
+                "the token store is unreachable; try again shortly", code="token_store_unavailable"
+            ) from error
+        if record is not None:
+            if len(self.known) >= self.KNOWN_MAX:
+                self.known.clear()
+            self.known[digest] = record
+        return record
 
     async def principal(self, request: Request) -> Principal:
         secret = bearer_token(request)
@@ -86,7 +115,7 @@ class Authenticator:
         )
 
     async def _token_principal(self, secret: str) -> Principal:
-        record = await self.store.lookup(secret)
+        record = await self.lookup(secret)
         # The message never repeats the secret, not even in part.
         if record is None:
             raise AuthenticationError("the gateway token is not valid", code="invalid_api_key")

@@ -83,7 +83,7 @@ class Gateway:
         gateway.tokens = (
             RedisTokenStore(redis_client, config.redis_prefix)
             if redis_client is not None
-            else await asyncio.to_thread(LocalTokenStore, data_dir / "tokens.json")
+            else await asyncio.to_thread(LocalTokenStore, Path(config.server.data_dir) / "tokens.json")
         )
         gateway.auth = Authenticator(config, gateway.tokens)
         log.info("%s", gateway.banner())

@@ -16,7 +16,20 @@ from starlette.routing import BaseRoute
 
 from .auth import AuthMiddleware
 from .config import Config, load_config
-from .endpoints import admin, chat, health, messages, metrics, models, passthrough, responses, seed, settings, sql, stats
+from .endpoints import (
+    admin,
+    chat,
+    health,
+    messages,
+    metrics,
+    models,
+    passthrough,
+    responses,
+    seed,
+    settings,
+    sql,
+    stats,
+)
 from .errors import GatewayError
 from .mcp import http as mcp_http
 from .reload import ConfigWatcher

@@ -250,6 +250,54 @@ class Limits(_Frozen):
         return self.model_copy(update=override.model_dump(exclude_unset=True))
 
 
+AlertKind = Literal["cost", "latency_p95", "error_rate", "provider_down"]
+
+
+class AlertRule(_Frozen):
+    """Fires when its figure over the last `window_seconds` passes `threshold`; then rests for `cooldown_seconds`."""
+
+    kind: AlertKind
+    # cost: USD; latency_p95: milliseconds; error_rate and provider_down: share of requests failing (0..1).
+    threshold: float = Field(ge=0)
+    window_seconds: int = Field(3600, ge=10)
+    cooldown_seconds: int = Field(3600, ge=0)
+    # Fewer requests than this in the window never fire latency, error or provider rules.
+    min_requests: int = Field(5, ge=1)
+    project: str | None = None  # cost of one project only
+    provider: str | None = None  # provider_down for one provider only (default: each)
+    channels: tuple[str, ...] = ()  # empty: every channel
+    enabled: bool = True
+
+
+class AlertChannel(_Frozen):
+    kind: Literal["webhook", "slack", "email"]
+    url: str | None = None  # webhook and slack (an incoming-webhook URL)
+    smtp_host: str | None = None
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    email_from: str = "aigw@localhost"
+    email_to: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _complete(self) -> AlertChannel:
+        if self.kind in ("webhook", "slack") and not self.url:
+            raise ValueError(f"a {self.kind} channel needs 'url'")
+        if self.kind == "email" and not (self.smtp_host and self.email_to):
+            raise ValueError("an email channel needs 'smtp_host' and 'email_to'")
+        return self
+
+
+class AlertsConfig(_Frozen):
+    enabled: bool = True
+    interval_seconds: float = Field(15.0, gt=0)
+    # COST_ALERT_THRESHOLD: adds the rule `cost_threshold`, spend over this many USD in 24 hours.
+    cost_threshold_usd: float | None = Field(None, ge=0)
+    rules: dict[str, AlertRule] = {}
+    channels: dict[str, AlertChannel] = {}
+
+
 class AuthConfig(_Frozen):
     # With no gateway token created yet, a gateway bound to loopback serves /v1
     # without a token (and says so at start). A non-loopback bind never does.
@@ -311,6 +359,7 @@ class Config(_Frozen):
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
     budgets: BudgetConfig = BudgetConfig()
+    alerts: AlertsConfig = AlertsConfig()
     # Limits per project, by name; the admin API can override them at run time.
     projects: dict[str, Limits] = {}
     redis_url: str | None = None
@@ -404,6 +453,8 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
         server["port"] = int(env["API_PORT"])
     if "LOG_LEVEL" in env:
         server["log_level"] = env["LOG_LEVEL"].lower()
+    if env.get("COST_ALERT_THRESHOLD"):
+        raw.setdefault("alerts", {})["cost_threshold_usd"] = float(env["COST_ALERT_THRESHOLD"])
     if env.get("AIGW_ADMIN_TOKEN"):
         server["admin_token"] = env["AIGW_ADMIN_TOKEN"]
     if "DATA_DIR" in env:

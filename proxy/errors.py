@@ -6,6 +6,7 @@
       PermissionDenied    403
       NotFound            404    unknown model, route, conversation
       PayloadTooLarge     413
+      BudgetExceeded      402    a budget would be exceeded (limit, spend, reset)
       RateLimited         429    carries Retry-After
       UpstreamError       4xx/5xx an upstream's own error, meaning kept
       UpstreamUnavailable 502/504 refused connection, timeout
@@ -93,6 +94,12 @@ class PayloadTooLarge(GatewayError):
     status_code = 413
     error_type = "invalid_request_error"
     code = "request_too_large"
+
+
+class BudgetExceeded(GatewayError):
+    status_code = 402
+    error_type = "insufficient_quota"
+    code = "budget_exceeded"
 
 
 class RateLimited(GatewayError):

@@ -135,6 +135,12 @@ def _response_text(response: JSON) -> str:
 def _publish(gateway: Gateway, event: UsageEvent) -> None:
     event.latency_ms = (time.time() - event.started_at) * 1000
     gateway.metrics.observe(event)
+    # A rejected attempt (paid, thrown away) adds to the request's cost; the request's own row settles it.
+    final = not (event.error_type or "").startswith("rejected_")
+    gateway.budgets.settle_soon(event.request_id, event.cost_usd, final=final)
+    if final:
+        gateway.ratelimits.settle_soon(event.request_id, event.input_tokens + event.output_tokens)
+    gateway.alerts.observe(event)
     if gateway.usage is not None:
         gateway.usage.publish(event)
 
@@ -181,7 +187,11 @@ def _publish_side_calls(gateway: Gateway, call: ChatCall, body: JSON, decision: 
 
 
 async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
+    # Budgets that apply; one near its limit lowers the principal's max tier.
+    budget = await gateway.budgets.plan(call.principal)
+    call.principal = budget.principal
     try:
+        admission = await gateway.ratelimits.admit(call.principal, budget.project_limits, body, call.request_id)
         decision = gateway.router.route(body, quality=call.quality, principal=call.principal)
         authorize_model(call.principal, decision)
     except GatewayError as error:
@@ -190,7 +200,7 @@ async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
         _publish(gateway, event)
         raise
     event = _event(call, body, decision)
-    headers = {"x-request-id": call.request_id, **decision.headers()}
+    headers = {"x-request-id": call.request_id, **decision.headers(), **admission.headers}
 
     # Cache lookup: a stored answer to this exact request is replayed at $0.
     plan = gateway.cache.plan(body, decision, call.principal.project, call.cache)
@@ -200,6 +210,14 @@ async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
         headers["x-gateway-cache-skip"] = plan.skip
     if cached is not None:
         return await _replay(gateway, body, decision, event, headers, cached)
+
+    # Budget: hold the worst case before the upstream call; `_publish` settles it.
+    try:
+        await gateway.budgets.reserve(budget, decision, body, call.request_id)
+    except GatewayError as error:
+        event.status, event.error_type = error.status_code, error.code or error.error_type
+        _publish(gateway, event)
+        raise
 
     try:
         dispatched = await call_upstream(gateway, body, decision, principal=call.principal, approval=call.approval,

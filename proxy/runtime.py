@@ -16,13 +16,16 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from .alerts import AlertEngine
 from .apitokens import LocalTokenStore, RedisTokenStore, TokenStore
 from .auth import Authenticator, admin_token
+from .budgets import Budgets
 from .cache import ResponseCache
 from .config import Config
 from .conversations import ConversationStore
 from .metrics import Metrics, SharedMetrics
 from .providers import Provider, build_provider, build_providers
+from .ratelimit import RateLimiter
 from .response_store import ResponseStore, build_response_store
 from .routing import Router
 from .routing.escalation import ApprovalStore
@@ -57,6 +60,10 @@ class Gateway:
     _background: list[asyncio.Task[None]] = field(default_factory=list)
     tokens: TokenStore = field(init=False)
     auth: Authenticator = field(init=False)
+    budgets: Budgets = field(init=False)
+    ratelimits: RateLimiter = field(init=False)
+    alerts: AlertEngine = field(init=False)
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     async def start(cls, config: Config) -> Gateway:
@@ -86,6 +93,12 @@ class Gateway:
             else await asyncio.to_thread(LocalTokenStore, Path(config.server.data_dir) / "tokens.json")
         )
         gateway.auth = Authenticator(config, gateway.tokens)
+        gateway.budgets = Budgets.build(lambda: gateway.config, redis_client)
+        gateway.ratelimits = RateLimiter.build(redis_client, config.redis_prefix)
+        gateway.alerts = AlertEngine(lambda: gateway.config, redis_client, config.redis_prefix)
+        gateway.background.append(asyncio.create_task(gateway.alerts.run_forever()))
+        sweep_every = max(1.0, min(30.0, config.budgets.reservation_ttl_seconds / 10))
+        gateway.background.append(asyncio.create_task(gateway.budgets.sweep_forever(sweep_every)))
         log.info("%s", gateway.banner())
         log.info("%s", await gateway.auth_banner())
         return gateway
@@ -122,6 +135,12 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.shared_metrics.forget()
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        await self.budgets.drain()
+        await self.ratelimits.drain()
+        await self.alerts.close()
         await asyncio.gather(*(p.aclose() for p in self.providers.values()), return_exceptions=True)
         if self.usage is not None:
             await asyncio.to_thread(self.usage.close)

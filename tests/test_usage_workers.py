@@ -28,10 +28,12 @@ pytestmark = pytest.mark.slow
 
 
 @contextmanager
-def serve_workers(tmp_path: Path, upstream: FakeUpstream, prefix: str, workers: int = 3) -> Iterator[
-        tuple[str, subprocess.Popen[str]]]:
+def serve_workers(tmp_path: Path, upstream: FakeUpstream, prefix: str, workers: int = 3,
+                  lock_seconds: float = 10) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     raw = base_config(upstream.url, None, tmp_path / "data", redis_url=REDIS_URL, redis_prefix=prefix,
-                      server={"data_dir": str(tmp_path / "data"), "admin_token": ADMIN})
+                      server={"data_dir": str(tmp_path / "data"), "admin_token": ADMIN},
+                      usage={"ingester_lock_seconds": lock_seconds})
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(raw))
     port = free_port()
@@ -119,3 +121,50 @@ def test_workers_write_each_request_exactly_once_even_through_sigterm(redis_pref
         assert client.xlen(redis_prefix + "usage:events") == 0  # nothing left behind in the stream
     finally:
         client.close()
+
+
+def test_another_process_takes_over_when_the_ingester_dies(redis_prefix: str, upstream: FakeUpstream,
+                                                           tmp_path: Path) -> None:
+    """kill -9 the ingester: its lock expires, a survivor ingests the rest; every request is one row."""
+    from proxy import config_from_dict, create_app
+    from tests.fakes import ServerThread
+
+    with serve_workers(tmp_path / "a", upstream, redis_prefix, workers=1, lock_seconds=4) as (url_a, process):
+        assert httpx.get(url_a + "/health").json()["usage"]["ingester"] is True
+        raw = base_config(upstream.url, None, tmp_path / "b", redis_url=REDIS_URL, redis_prefix=redis_prefix,
+                          server={"data_dir": str(tmp_path / "b"), "admin_token": ADMIN},
+                          usage={"ingester_lock_seconds": 4})
+        survivor = ServerThread(create_app(config_from_dict(raw, env={}))).start()
+        try:
+            ids = [ask(survivor.url, i, stream=False) for i in range(10)]
+            deadline = time.time() + 30
+            while len(stored_ids_via(url_a)) < 10:  # the first ten are in A's file (a row is never moved)
+                assert time.time() < deadline
+                time.sleep(0.2)
+            assert httpx.get(url_a + "/health").json()["usage"]["ingester"] is True
+            process.kill()  # no shutdown, no lock release
+            process.wait()
+            ids += [ask(survivor.url, 10 + i, stream=i % 2 == 0) for i in range(10)]
+            assert None not in ids
+            deadline = time.time() + 30
+            while not httpx.get(survivor.url + "/health").json()["usage"]["ingester"]:
+                assert time.time() < deadline, "the survivor never took over"
+                time.sleep(0.2)
+            deadline = time.time() + 30
+            while True:
+                taken_over = stored_ids_via(survivor.url)
+                before = stored_ids(tmp_path / "a" / "data" / "usage.duckdb")
+                if len(before) + len(taken_over) >= 20 or time.time() > deadline:
+                    break
+                time.sleep(0.2)
+        finally:
+            survivor.stop()
+    # Every request has its row, none twice in a file (the two files are the two hosts' data dirs).
+    assert set(before) | set(taken_over) == set(ids)
+    assert len(before) == len(set(before)) and len(taken_over) == len(set(taken_over)) and len(taken_over) >= 10
+
+
+def stored_ids_via(url: str) -> list[str]:
+    answer = httpx.post(url + "/v1/admin/sql", headers={"authorization": f"Bearer {ADMIN}"}, timeout=30,
+                        json={"sql": "SELECT request_id FROM usage"}).json()
+    return [row[0] for row in answer["rows"]]

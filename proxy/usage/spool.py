@@ -1,6 +1,6 @@
 """Events in from the request path, batches out to a sink, memory bounded.
 
-`put()` only appends to a queue, so the event loop never waits. A pump thread
+`put()` only appends to a deque (no lock, no wake-up), so the event loop never waits. A pump thread
 moves events into a bounded in-memory buffer, or, when the sink is slow (DuckDB
 busy, Redis away), into spill files under `spill_dir`. A drain thread hands
 batches to the sink and retries a failed batch until it goes through; spill
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
 from collections import deque
@@ -31,7 +30,6 @@ from ..types import JSON
 log = logging.getLogger("proxy.usage")
 
 Sink = Callable[[list[JSON]], None]
-_STOP = object()
 
 
 def _alive(pid: int) -> bool:
@@ -56,7 +54,8 @@ class Spool:
         self.convert = convert
         self.healthy = True
         self.spilled = 0
-        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._inbox: deque[Any] = deque()
+        self._stopping = threading.Event()
         self._pending: deque[JSON] = deque()
         self._cond = threading.Condition()
         self._spill: IO[bytes] | None = None
@@ -72,30 +71,34 @@ class Spool:
         self._drain.start()
 
     def put(self, item: Any) -> None:
-        """Never blocks: the caller may be the event loop."""
-        self._inbox.put(item)
+        """Never blocks and wakes no thread: the caller is the event loop, on every request."""
+        self._inbox.append(item)
 
     @property
     def backlog(self) -> int:
-        return len(self._pending) + self._inbox.qsize()
+        return len(self._pending) + len(self._inbox)
 
     # -- pump: inbox -> memory or disk ----------------------------------------
 
     def _run_pump(self) -> None:
+        # Polled, not signalled: waking a thread per event would cost the event
+        # loop a GIL hand-off per request.
         while True:
-            item = self._inbox.get()
-            if item is _STOP:
-                with self._cond:
-                    self._pump_done = True
-                    self._cond.notify_all()
-                return
-            record = self.convert(item)
+            stopping = self._stopping.wait(self.flush_interval / 2)
+            records = []
+            while self._inbox:
+                records.append(self.convert(self._inbox.popleft()))
             with self._cond:
-                if len(self._pending) < self.max_pending:
-                    self._pending.append(record)
-                    self._cond.notify_all()
-                else:
-                    self._write_spill(record)
+                for record in records:
+                    if len(self._pending) < self.max_pending:
+                        self._pending.append(record)
+                    else:
+                        self._write_spill(record)
+                if stopping and not self._inbox:
+                    self._pump_done = True
+                self._cond.notify_all()
+            if self._pump_done:
+                return
 
     def _write_spill(self, record: JSON) -> None:
         if self._spill is None:
@@ -191,7 +194,7 @@ class Spool:
 
     def close(self, timeout: float = 15.0) -> None:
         """Send what is buffered; after `timeout` spill the rest to disk for the next start."""
-        self._inbox.put(_STOP)
+        self._stopping.set()
         self._pump.join()
         if not self.healthy:
             self._closing = True  # the sink is down: spill now rather than hold shutdown up

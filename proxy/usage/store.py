@@ -44,7 +44,7 @@ _MERGE = """
 
 def event_record(event: UsageEvent) -> JSON:
     """An event as plain JSON-able values (for Redis, spill files and the store)."""
-    return dataclasses.asdict(event)
+    return {name: getattr(event, name) for name in FIELDS}
 
 
 def _columns(records: list[JSON]) -> list[list[Any]]:

@@ -130,7 +130,7 @@ def test_another_process_takes_over_when_the_ingester_dies(redis_prefix: str, up
     from tests.fakes import ServerThread
 
     with serve_workers(tmp_path / "a", upstream, redis_prefix, workers=1, lock_seconds=4) as (url_a, process):
-        assert httpx.get(url_a + "/health").json()["usage"]["ingester"] is True
+        wait_ingester(url_a)
         raw = base_config(upstream.url, None, tmp_path / "b", redis_url=REDIS_URL, redis_prefix=redis_prefix,
                           server={"data_dir": str(tmp_path / "b"), "admin_token": ADMIN},
                           usage={"ingester_lock_seconds": 4})
@@ -141,15 +141,12 @@ def test_another_process_takes_over_when_the_ingester_dies(redis_prefix: str, up
             while len(stored_ids_via(url_a)) < 10:  # the first ten are in A's file (a row is never moved)
                 assert time.time() < deadline
                 time.sleep(0.2)
-            assert httpx.get(url_a + "/health").json()["usage"]["ingester"] is True
+            wait_ingester(url_a)
             process.kill()  # no shutdown, no lock release
             process.wait()
             ids += [ask(survivor.url, 10 + i, stream=i % 2 == 0) for i in range(10)]
             assert None not in ids
-            deadline = time.time() + 30
-            while not httpx.get(survivor.url + "/health").json()["usage"]["ingester"]:
-                assert time.time() < deadline, "the survivor never took over"
-                time.sleep(0.2)
+            wait_ingester(survivor.url)
             deadline = time.time() + 30
             while True:
                 taken_over = stored_ids_via(survivor.url)
@@ -168,3 +165,11 @@ def stored_ids_via(url: str) -> list[str]:
     answer = httpx.post(url + "/v1/admin/sql", headers={"authorization": f"Bearer {ADMIN}"}, timeout=30,
                         json={"sql": "SELECT request_id FROM usage"}).json()
     return [row[0] for row in answer["rows"]]
+
+
+def wait_ingester(url: str) -> None:
+    """The gateway at `url` holds the ingester lock (its thread takes it soon after start-up)."""
+    deadline = time.time() + 30
+    while not httpx.get(url + "/health").json()["usage"]["ingester"]:
+        assert time.time() < deadline, f"{url} never became the usage ingester"
+        time.sleep(0.2)

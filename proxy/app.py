@@ -19,6 +19,7 @@ from .config import Config, load_config
 from .endpoints import (
     admin,
     chat,
+    dashboard,
     health,
     messages,
     metrics,
@@ -31,6 +32,7 @@ from .endpoints import (
     stats,
 )
 from .errors import GatewayError
+from .logbuffer import LogBuffer
 from .mcp import http as mcp_http
 from .reload import ConfigWatcher
 from .runtime import Gateway
@@ -80,6 +82,7 @@ ENDPOINT_MODULES = (
     sql,
     stats,
     metrics,
+    dashboard,
 )
 
 
@@ -95,6 +98,10 @@ def app_from_env() -> Starlette:
 def create_app(config: Config) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Installed first so the dashboard's log tail shows start-up too.
+        log_buffer = LogBuffer()
+        logging.getLogger().addHandler(log_buffer)
+        app.state.log_buffer = log_buffer
         gateway = await Gateway.start(config)
         app.state.gateway = gateway
         source = Path(config.source)
@@ -110,6 +117,7 @@ def create_app(config: Config) -> Starlette:
         finally:
             await watcher.stop()
             await gateway.close()
+            logging.getLogger().removeHandler(log_buffer)
 
     return Starlette(
         routes=routes(),

@@ -136,3 +136,33 @@ def test_phone_layout_has_a_menu(browser: Browser, dash: ServerThread) -> None:
         expect(page.locator("main#page h1")).to_have_text("Models")
     finally:
         context.close()
+
+
+def test_requests_appear_on_overview_and_in_the_request_log(page: Page, dash: ServerThread) -> None:
+    import openai
+
+    with openai.OpenAI(base_url=dash.url + "/v1", api_key="unused", max_retries=0) as sdk:
+        for index in range(3):
+            sdk.chat.completions.create(model="L1", messages=[{"role": "user", "content": f"dashboard {index}"}])
+    login(page, dash.url)
+    expect(page.locator("#stat-requests")).to_have_text("3", timeout=10_000)
+    page.click("#nav a[data-page=logs]")
+    expect(page.locator("#request-log tbody tr")).to_have_count(3, timeout=10_000)
+    expect(page.locator("#request-log")).to_contain_text("cheap-mini")
+
+
+def test_a_token_created_in_the_dashboard_works_until_revoked(page: Page, dash: ServerThread) -> None:
+    login(page, dash.url)
+    page.click("#nav a[data-page=tokens]")
+    page.fill("#token-name", "from-dashboard")
+    page.fill("#token-project", "dash")
+    page.click("#token-create")
+    secret = page.locator("#token-secret").inner_text(timeout=10_000).strip()
+    assert secret
+    body = {"model": "L0", "messages": [{"role": "user", "content": "with token"}]}
+    ok = httpx.post(dash.url + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {secret}"})
+    assert ok.status_code == 200, ok.text
+    page.click("#token-list button[data-revoke]")
+    expect(page.locator("#token-list .badge.revoked")).to_have_count(1)
+    refused = httpx.post(dash.url + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {secret}"})
+    assert refused.status_code == 401

@@ -8,9 +8,10 @@ event and the stream ends: it is never silently restarted elsewhere.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 
 import orjson
 
@@ -109,3 +110,43 @@ class StreamRelay:
                 for call in delta.get("tool_calls") or []:
                     parts.append((call.get("function") or {}).get("arguments") or "")
         return "".join(parts)
+
+
+async def coalesce(frames: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """Send together what arrived together; never hold a frame back.
+
+    A pump task pulls frames as fast as the upstream hands them over; the
+    response takes everything ready whenever it can write. When the upstream
+    delivers 20 events in one TCP read they leave in one write instead of 20
+    (each write is an ASGI send and a syscall); when events arrive one at a
+    time each is written the moment it is ready, exactly as before.
+    """
+    pending: list[bytes] = []
+    ready = asyncio.Event()
+    finished = False
+
+    async def pump() -> None:
+        nonlocal finished
+        try:
+            async for frame in frames:
+                pending.append(frame)
+                ready.set()
+        finally:
+            finished = True
+            ready.set()
+
+    task = asyncio.get_running_loop().create_task(pump())
+    try:
+        while True:
+            await ready.wait()
+            ready.clear()
+            if pending:
+                batch = pending[0] if len(pending) == 1 else b"".join(pending)
+                pending.clear()
+                yield batch
+            if finished and not pending:
+                break
+        task.result()  # an unexpected error in the relay surfaces here
+    finally:
+        if not task.done():
+            task.cancel()

@@ -12,6 +12,7 @@ from ..cache import client_directive
 from ..pipeline import ChatCall, run_chat
 from ..requests import check_chat, read_json
 from ..runtime import Gateway
+from ..streaming import coalesce
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
@@ -39,7 +40,7 @@ async def chat_completions(request: Request) -> Response:
     outcome = await run_chat(gateway, body, call)
     if outcome.stream is not None:
         return StreamingResponse(
-            outcome.stream, media_type="text/event-stream", headers={**SSE_HEADERS, **outcome.headers}
+            coalesce(outcome.stream), media_type="text/event-stream", headers={**SSE_HEADERS, **outcome.headers}
         )
     return json_response(orjson.dumps(outcome.response), headers=outcome.headers)
 

@@ -69,11 +69,11 @@ def litellm(nginx: Nginx, cpu: int | None, root: Path, say: Say) -> Target:
         "litellm_settings": {"telemetry": False, "set_verbose": False},
     }
     (root / "litellm-config.yaml").write_text(yaml.safe_dump(config))
-    env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False"}
+    env = {**os.environ, "LITELLM_MASTER_KEY": "sk-bench-master-key-0123456789abcdef", "LITELLM_LOG": "ERROR", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False"}
     process, stop = _start("litellm", [str(binary), "--config", str(root / "litellm-config.yaml"), "--host",
                                        "127.0.0.1", "--port", str(port), "--num_workers", "1"], port, root, env, cpu)
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    auth = (("Authorization", "Bearer sk-bench"),)
+    auth = (("Authorization", "Bearer sk-bench-master-key-0123456789abcdef"),)
     return Target("litellm", Request(url, chat_body("bench-json", False), auth),
                   Request(url, chat_body("bench-sse", True), auth), pid=process.pid, stop=stop)
 

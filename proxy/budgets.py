@@ -132,6 +132,7 @@ class Ledger(Protocol):
 # KEYS[1] reservations hash, KEYS[2] expiry zset, KEYS[3..] counters.
 # ARGV: id, amount, expires_at, then per counter: limit (-1: none), ttl (0: none).
 _RESERVE = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {0, 0, 0} end
 local amount = tonumber(ARGV[2])
 local n = #KEYS - 2
 for i = 1, n do
@@ -390,8 +391,9 @@ class Budgets:
                 amount += worst_case_cost(body, above, reserve_tokens) if above else 0
         reservation = Reservation(request_id + ":" + uuid.uuid4().hex[:8], amount, plan.counters)
         try:
-            refused = await self.ledger.reserve(reservation, time.time() + self.config.budgets.reservation_ttl_seconds)
+            refused = await self._reserve_with_retry(reservation)
         except (RedisError, OSError) as error:
+            log.warning("budget reservation failed: %s: %s", type(error).__name__, error)
             if any(c.limit is not None for c in plan.counters):
                 raise ServiceUnavailable(
                     "the budget store is unreachable, so a budgeted request cannot be admitted; try again shortly",
@@ -404,6 +406,18 @@ class Budgets:
             raise self._exceeded(plan.counters[index], spent, reserved, amount, plan.now)
         self.open[request_id] = reservation
         return reservation
+
+    async def _reserve_with_retry(self, reservation: Reservation) -> tuple[int, int, int] | None:
+        """The reserve script is idempotent per reservation id, so a call whose reply was lost can be repeated."""
+        expires_at = time.time() + self.config.budgets.reservation_ttl_seconds
+        for attempt in range(3):
+            try:
+                return await self.ledger.reserve(reservation, expires_at)
+            except (RedisError, OSError):
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
+        return None
 
     def _exceeded(self, counter: Counter, spent: int, reserved: int, amount: int, now: datetime) -> BudgetExceeded:
         assert counter.limit is not None

@@ -34,7 +34,8 @@ log = logging.getLogger("proxy.auth")
 _PROJECT = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 DEFAULT = Principal()
 # Paths with their own guard (admin token) or nothing worth guarding.
-EXEMPT_PREFIXES = ("/health", "/admin", "/dashboard", "/favicon.ico")
+# /mcp authenticates itself (admin or gateway token, never open): proxy/mcp/http.py.
+EXEMPT_PREFIXES = ("/health", "/admin", "/v1/admin", "/dashboard", "/favicon.ico", "/mcp")
 
 
 def bearer_token(request: Request) -> str | None:

@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from ..apitokens import looks_like_token
 from ..auth import bearer_token
 from ..config import Config
 from ..errors import AuthenticationError, GatewayError, NotFound
@@ -80,6 +81,18 @@ async def _refuse(error: GatewayError, scope: Scope, receive: Receive, send: Sen
     await response(scope, receive, send)
 
 
+async def _principal(gateway: Gateway, request: Request, given: str | None) -> Principal:
+    """The admin token or a valid gateway token; /mcp is never open, not even on loopback."""
+    if given and hmac.compare_digest(given.encode(), gateway.admin_token.encode()):
+        return Principal()
+    if given and looks_like_token(given):
+        return await gateway.auth.principal(request)  # refuses unknown, revoked or expired tokens
+    raise AuthenticationError(
+        "/mcp needs a gateway token (or the admin token): send 'Authorization: Bearer <token>'",
+        code="gateway_token_required",
+    )
+
+
 class McpEndpoint:
     """ASGI endpoint: gateway-token check, then the SDK's Streamable HTTP handling."""
 
@@ -90,14 +103,12 @@ class McpEndpoint:
             await _refuse(NotFound("MCP over HTTP is disabled (mcp.http_enabled: false)"), scope, receive, send)
             return
         given = bearer_token(request)
-        expected = mcp.toolbox.gateway.admin_token
-        if not given or not hmac.compare_digest(given.encode(), expected.encode()):
-            error = AuthenticationError(
-                "/mcp needs a gateway token: send 'Authorization: Bearer <token>'", code="gateway_token_required"
-            )
+        try:
+            principal = await _principal(mcp.toolbox.gateway, request, given)
+        except GatewayError as error:
             await _refuse(error, scope, receive, send)
             return
-        principal = Principal()
+        assert given is not None
         # The tools charge this principal; the SDK binds each session (and its
         # sealed request state) to the credential that opened it.
         scope.setdefault("state", {})[PRINCIPAL_KEY] = principal

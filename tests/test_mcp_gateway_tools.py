@@ -66,6 +66,10 @@ def test_chat_is_routed_costed_and_logged(url: str, upstream: FakeUpstream, mode
     (project,) = budget.structured_content["projects"]
     assert project["project"] == "default" and project["requests_today"] == 3
     assert project["cost_today_usd"] == pytest.approx(second.structured_content["cost_usd"])
+    (ledger,) = budget.structured_content["budgets"]
+    assert ledger["scope"] == "project:default"
+    daily = next(p for p in ledger["periods"] if p["period"] == "day")
+    assert daily["spent_usd"] == pytest.approx(second.structured_content["cost_usd"]) and daily["reserved_usd"] == 0
 
 
 USAGE_ESCAPES: list[tuple[str, str]] = [

@@ -68,9 +68,24 @@ class ProjectSpend(BaseModel):
     monthly_limit_usd: float | None = None
 
 
+class BudgetPeriod(BaseModel):
+    period: str
+    limit_usd: float | None
+    spent_usd: float
+    reserved_usd: float
+    resets_at: str | None = None
+
+
+class ScopeBudget(BaseModel):
+    scope: str = Field(description="'project:NAME' or 'token:ID'.")
+    limits: dict[str, Any]
+    periods: list[BudgetPeriod]
+
+
 class BudgetStatus(BaseModel):
     as_of: str
-    projects: list[ProjectSpend]
+    budgets: list[ScopeBudget] = Field(description="The caller's project (and token) budgets: limit, spent, reserved per period.")
+    projects: list[ProjectSpend] = Field(description="Spend per project from the usage log.")
     note: str
 
 
@@ -189,8 +204,8 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
         return UsageRows(columns=columns, rows=rows, truncated=truncated)
 
     @server.tool(annotations=READ_ONLY)
-    async def budget_status() -> BudgetStatus:
-        """Spend so far today and this month, per project, from the usage log."""
+    async def budget_status(ctx: Context) -> BudgetStatus:
+        """The caller's budgets (limit, spent, reserved per period) and spend today and this month per project."""
         now = datetime.now(UTC)
         day = now.strftime("%Y-%m-%d")
         month = now.strftime("%Y-%m-01")
@@ -206,8 +221,18 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
             ProjectSpend(project=str(p), requests_today=int(n), cost_today_usd=float(d), cost_month_usd=float(m))
             for p, n, d, m in rows
         ]
+        principal = principal_of(ctx)
+        scopes = [(f"project:{principal.project}", await gateway.budgets.project_limits(principal.project))]
+        if principal.token_id is not None and principal.token_limits is not None:
+            scopes.append((f"token:{principal.token_id}", principal.token_limits))
+        budgets = []
+        for scope, limits in scopes:
+            report = await gateway.budgets.report(scope, limits)
+            periods = [BudgetPeriod(period=name, **values) for name, values in report["spend"].items()]
+            budgets.append(ScopeBudget(scope=scope, limits=report["limits"], periods=periods))
         return BudgetStatus(
             as_of=now.isoformat(timespec="seconds"),
+            budgets=budgets,
             projects=projects,
-            note="spend from the usage log (UTC days and months); no budget limits are configured on this gateway",
+            note="budgets from the gateway's ledger; per-project spend from the usage log (UTC days and months)",
         )

@@ -57,12 +57,12 @@ class Gateway:
     # Live counters for /metrics and /v1/server-stats; with Redis, summed over workers.
     metrics: Metrics = field(default_factory=Metrics)
     shared_metrics: SharedMetrics = field(default_factory=lambda: SharedMetrics(Metrics(), None, ""))
-    _background: list[asyncio.Task[None]] = field(default_factory=list)
     tokens: TokenStore = field(init=False)
     auth: Authenticator = field(init=False)
     budgets: Budgets = field(init=False)
     ratelimits: RateLimiter = field(init=False)
     alerts: AlertEngine = field(init=False)
+    # Periodic work (alerts, budget sweeps, shared metrics), cancelled on close.
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -86,7 +86,7 @@ class Gateway:
         gateway.conversations = ConversationStore(config, redis_client)
         gateway.shared_metrics = SharedMetrics(gateway.metrics, redis_client, config.redis_prefix)
         if redis_client is not None:
-            gateway._background.append(asyncio.create_task(gateway.shared_metrics.publish_forever()))
+            gateway.background.append(asyncio.create_task(gateway.shared_metrics.publish_forever()))
         gateway.tokens = (
             RedisTokenStore(redis_client, config.redis_prefix)
             if redis_client is not None
@@ -131,13 +131,10 @@ class Gateway:
         return retired
 
     async def close(self) -> None:
-        for task in self._background:
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        await self.shared_metrics.forget()
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
+        await self.shared_metrics.forget()
         await self.budgets.drain()
         await self.ratelimits.drain()
         await self.alerts.close()

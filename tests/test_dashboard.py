@@ -169,3 +169,38 @@ def test_a_token_created_in_the_dashboard_works_until_revoked(page: Page, dash: 
     # With tokens in play the gateway is closed, but the admin API (SQL included) keeps its own guard.
     page.click("#nav a[data-page=overview]")
     expect(page.locator("#stat-requests")).to_have_text("1", timeout=10_000)
+
+
+def test_alert_rules_and_channels_are_managed_and_tested(page: Page, dash: ServerThread) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from tests.fakes import serve
+
+    received: list[dict[str, Any]] = []
+
+    async def hook(request: Request) -> JSONResponse:
+        received.append(await request.json())
+        return JSONResponse({"ok": True})
+
+    with serve(Starlette(routes=[Route("/hook", hook, methods=["POST"])])) as receiver:
+        login(page, dash.url)
+        page.click("#nav a[data-page=alerts]")
+        page.fill("#channel-form input[name=name]", "ops")
+        page.fill("#channel-form input[name=url]", receiver.url + "/hook")
+        page.click("#channel-form button[type=submit]")
+        page.click("button[data-channel-test=ops]")
+        expect(page.locator(".toast").last).to_have_text("test through ops: sent")
+        assert received and "Test message" in str(received[0])
+
+        page.fill("#rule-form input[name=name]", "spend")
+        page.select_option("#rule-form select[name=kind]", "cost")
+        page.fill("#rule-form input[name=threshold]", "5")
+        page.click("#rule-form button[type=submit]")
+        expect(page.locator("button[data-rule-toggle=spend]")).to_have_text("on")
+        page.click("button[data-rule-toggle=spend]")
+        expect(page.locator("button[data-rule-toggle=spend]")).to_have_text("off")
+    rules = httpx.get(dash.url + "/admin/alerts/rules", headers={"authorization": f"Bearer {ADMIN}"}).json()["data"]
+    assert [(r["name"], r["kind"], r["threshold"], r["enabled"]) for r in rules] == [("spend", "cost", 5.0, False)]

@@ -166,6 +166,28 @@ class AlertEngine:
                 await pipe.execute()
         return firing
 
+    async def send_test(self, name: str) -> str | None:
+        """Send a test message through one channel; None when there is no such channel."""
+        channel = (await self.channels()).get(name)
+        if channel is None:
+            return None
+        firing = {
+            "id": "alert_test_" + uuid.uuid4().hex[:8],
+            "rule": "test",
+            "kind": "test",
+            "subject": name,
+            "value": 0,
+            "threshold": 0,
+            "window_seconds": 0,
+            "fired_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "message": f"Test message from AI MCP Gateway through channel {name!r}",
+        }
+        try:
+            await send(channel, firing, self.client)
+        except Exception as error:  # reported to the admin who asked, not raised
+            return f"failed: {type(error).__name__}: {error}"
+        return "sent"
+
     async def run_forever(self) -> None:
         while True:
             await asyncio.sleep(self.current_config().alerts.interval_seconds)

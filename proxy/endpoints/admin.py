@@ -187,6 +187,15 @@ async def delete_channel(request: Request) -> Response:
     return ok({"name": name, "deleted": True})
 
 
+async def test_channel(request: Request) -> Response:
+    gateway = await admin_gateway(request)
+    name = request.path_params["name"]
+    result = await gateway.alerts.send_test(name)
+    if result is None:
+        raise NotFound(f"no alert channel {name!r}", code="channel_not_found")
+    return ok({"name": name, "delivery": result})
+
+
 async def list_firings(request: Request) -> Response:
     gateway = await admin_gateway(request)
     return ok({"data": await gateway.alerts.firings()})
@@ -204,6 +213,7 @@ ROUTES = [
     Route("/admin/alerts/channels", list_channels, methods=["GET"]),
     Route("/admin/alerts/channels/{name}", set_channel, methods=["PUT"]),
     Route("/admin/alerts/channels/{name}", delete_channel, methods=["DELETE"]),
+    Route("/admin/alerts/channels/{name}/test", test_channel, methods=["POST"]),
     Route("/admin/alerts/firings", list_firings, methods=["GET"]),
     Route("/admin/alerts/evaluate", evaluate_now, methods=["POST"]),
     Route("/admin/projects", list_projects, methods=["GET"]),

@@ -485,13 +485,65 @@ async function models(root) {
 async function alerts(root) {
   const body = el("div", { id: "alerts" });
   root.append(el("h1", {}, "Alerts"), body);
-  try {
-    const [rules, firings] = await Promise.all([api("/admin/alerts/rules"), api("/admin/alerts/firings")]);
-    body.replaceChildren(el("div", { class: "card" }, el("h2", {}, "Rules"), table(Object.keys(rules.data[0] || { id: 0 }), rules.data)),
-      el("div", { class: "card" }, el("h2", {}, "Recent firings"), table(Object.keys(firings.data[0] || { id: 0 }), firings.data)));
-  } catch (error) {
-    body.replaceChildren(unavailable(error, "Alerts"));
-  }
+  const ruleForm = el("form", { class: "row", id: "rule-form" },
+    el("label", {}, "Name", el("input", { name: "name", required: true })),
+    el("label", {}, "Kind", el("select", { name: "kind" }, ["cost", "latency_p95", "error_rate", "provider_down"].map((k) => el("option", { value: k }, k)))),
+    el("label", {}, "Threshold", el("input", { name: "threshold", type: "number", step: "any", min: "0", required: true })),
+    el("label", {}, "Window (s)", el("input", { name: "window_seconds", type: "number", min: "10", value: "3600" })),
+    el("label", {}, "Cool-down (s)", el("input", { name: "cooldown_seconds", type: "number", min: "0", value: "3600" })),
+    el("button", { type: "submit" }, "Save rule"));
+  ruleForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const d = new FormData(ruleForm);
+    try {
+      await api(`/admin/alerts/rules/${encodeURIComponent(d.get("name"))}`, { method: "PUT", body: {
+        kind: d.get("kind"), threshold: Number(d.get("threshold")), window_seconds: Number(d.get("window_seconds")),
+        cooldown_seconds: Number(d.get("cooldown_seconds")) } });
+      toast(`rule ${d.get("name")} saved`);
+      load();
+    } catch (error) { toast(`refused: ${error.message}`); }
+  });
+  const channelForm = el("form", { class: "row", id: "channel-form" },
+    el("label", {}, "Name", el("input", { name: "name", required: true })),
+    el("label", {}, "Kind", el("select", { name: "kind" }, ["webhook", "slack"].map((k) => el("option", { value: k }, k)))),
+    el("label", {}, "URL", el("input", { name: "url", required: true, size: 40 })),
+    el("button", { type: "submit" }, "Save channel"));
+  channelForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const d = new FormData(channelForm);
+    try {
+      await api(`/admin/alerts/channels/${encodeURIComponent(d.get("name"))}`, { method: "PUT", body: { kind: d.get("kind"), url: d.get("url") } });
+      toast(`channel ${d.get("name")} saved`);
+      load();
+    } catch (error) { toast(`refused: ${error.message}`); }
+  });
+  const load = async () => {
+    let rules, channels, firings;
+    try {
+      [rules, channels, firings] = await Promise.all([api("/admin/alerts/rules"), api("/admin/alerts/channels"), api("/admin/alerts/firings")]);
+    } catch (error) { body.replaceChildren(unavailable(error, "Alerts")); return; }
+    const ruleBody = (r) => ({ kind: r.kind, threshold: r.threshold, window_seconds: r.window_seconds, cooldown_seconds: r.cooldown_seconds,
+      min_requests: r.min_requests, project: r.project, provider: r.provider, channels: r.channels, enabled: r.enabled });
+    body.replaceChildren(
+      el("div", { class: "card" }, el("h2", {}, "Rules"), ruleForm, table(["name", "kind", "threshold", "window_seconds", "cooldown_seconds", "enabled", ""], rules.data, {
+        enabled: (r) => el("button", { class: "secondary", "data-rule-toggle": r.name, onclick: async () => {
+          await api(`/admin/alerts/rules/${encodeURIComponent(r.name)}`, { method: "PUT", body: { ...ruleBody(r), enabled: !r.enabled } });
+          toast(`rule ${r.name} ${r.enabled ? "disabled" : "enabled"}`);
+          load();
+        } }, r.enabled ? "on" : "off"),
+        "": (r) => el("button", { class: "danger", onclick: async () => { await api(`/admin/alerts/rules/${encodeURIComponent(r.name)}`, { method: "DELETE" }); load(); } }, "Delete"),
+      })),
+      el("div", { class: "card" }, el("h2", {}, "Channels"), channelForm, table(["name", "kind", "url", ""], channels.data, {
+        "": (c) => el("span", {},
+          el("button", { class: "secondary", "data-channel-test": c.name, onclick: async () => {
+            const result = await api(`/admin/alerts/channels/${encodeURIComponent(c.name)}/test`, { method: "POST" });
+            toast(`test through ${c.name}: ${result.delivery}`);
+          } }, "Send test"), " ",
+          el("button", { class: "danger", onclick: async () => { await api(`/admin/alerts/channels/${encodeURIComponent(c.name)}`, { method: "DELETE" }); load(); } }, "Delete")),
+      })),
+      el("div", { class: "card" }, el("h2", {}, "Recent firings"), table(["fired_at", "rule", "kind", "subject", "value", "threshold", "deliveries"], firings.data)));
+  };
+  load();
 }
 
 async function settings(root) {

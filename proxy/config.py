@@ -633,3 +633,37 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     if not isinstance(raw, dict):
         raise ConfigError(f"{config_path}: the top level must be a mapping")
     return config_from_dict(raw, env=env, source=str(config_path))
+
+
+class CliSettings(_Frozen):
+    """Where the `aigw` client commands find a running gateway, and how much context they send."""
+
+    url: str = "http://localhost:3000"
+    token: str | None = None
+    timeout_seconds: float = Field(300.0, gt=0)
+    context_bytes: int = Field(48_000, ge=0)
+
+
+def cli_settings(env: Mapping[str, str] | None = None) -> CliSettings:
+    """`AIGW_URL` (or the seed's `MCP_ENDPOINT`), `AIGW_TOKEN`, `AIGW_TIMEOUT`, `AIGW_CONTEXT_BYTES`."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    url = env.get("AIGW_URL") or env.get("MCP_ENDPOINT")
+    if url:
+        raw["url"] = url.rstrip("/")
+    if env.get("AIGW_TOKEN"):
+        raw["token"] = env["AIGW_TOKEN"]
+    if env.get("AIGW_TIMEOUT"):
+        raw["timeout_seconds"] = env["AIGW_TIMEOUT"]
+    if env.get("AIGW_CONTEXT_BYTES"):
+        raw["context_bytes"] = env["AIGW_CONTEXT_BYTES"]
+    try:
+        return CliSettings.model_validate(raw)
+    except ValidationError as error:
+        message = _format_error(error)
+        for field_name, variable in _CLI_ENV_NAMES.items():
+            message = message.replace(f"{field_name}:", f"{variable}:")
+        raise ConfigError(message) from None
+
+
+_CLI_ENV_NAMES = {"timeout_seconds": "AIGW_TIMEOUT", "context_bytes": "AIGW_CONTEXT_BYTES", "url": "AIGW_URL"}

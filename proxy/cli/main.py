@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import mcp, route, serve, sql, tokens, usage
+from . import chat, code, mcp, route, serve, sql, tokens, usage
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_parser(subparsers)
     usage.add_parser(subparsers)
     tokens.add_parser(subparsers)
+    chat.add_parser(subparsers)
+    code.add_parsers(subparsers)
     return parser
 
 

@@ -93,7 +93,7 @@ def test_code_review_json_of_a_file(gw: str, upstream: FakeUpstream, repo: Path)
     done = aigw(gw, "code", "src/app.py", "--json", "review [[fake:text=Looks fine.]]", cwd=repo)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["message"] == "Looks fine."
-    assert "File src/app.py:" in user_text(upstream)
+    assert "File: src/app.py" in user_text(upstream)
 
 
 def test_context_is_cut_to_the_size_limit(gw: str, upstream: FakeUpstream, tmp_path: Path) -> None:

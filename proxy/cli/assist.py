@@ -1,9 +1,10 @@
-"""One question from `aigw chat/code/diff` to the gateway, with the user's working context.
+"""One question from `aigw chat/code/diff` to the gateway's `/v1/mcp-cli`, with the user's context.
 
-The request is built as the seed's `/v1/mcp-cli` call, `{mode, message, context}`,
-and answered in its shape, `{message, patch, model, tokens, cost}`. It travels
-as a chat completion: the mode's instructions as the system message, the
-context and the question as the user message.
+The request is the seed's `{mode, message, context: {cwd, files, gitStatus}}`
+(files travel as `{path, content}` so a remote gateway sees them too), plus
+`model` when the user chose one, `conversationId` for the interactive chat and
+`stream` for answers shown as they are written. The answer is the seed's
+`{message, patch, model, tokens, cost}`.
 """
 
 from __future__ import annotations
@@ -13,27 +14,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .client import JSON, ChatStream, GatewayClient, Reply
+from .client import JSON, ChatStream, GatewayClient
 from .context import WorkContext
 
 Mode = Literal["chat", "code", "diff"]
+ENDPOINT = "/v1/mcp-cli"
 
-SYSTEM_PROMPTS: dict[Mode, str] = {
-    "chat": (
-        "You are a concise assistant in a developer's terminal. Answer in Markdown; "
-        "put code in fenced blocks with a language."
-    ),
-    "code": (
-        "You review code in a developer's terminal. Follow the instruction about the given file(s): "
-        "bugs and risks first, then concrete suggestions with short fenced code snippets. Markdown, no filler."
-    ),
-    "diff": (
-        "You change code for a developer who will apply your answer with `git apply`. "
-        "Answer with one or two sentences saying what you changed, then exactly one unified diff "
-        "in a ```diff fenced block: headers `--- a/PATH` and `+++ b/PATH` with the path given, "
-        "hunks with 3 lines of unchanged context copied exactly from the file, nothing after the block."
-    ),
-}
+# Appended to the message in diff mode: the path the patch must name, so `git apply` finds the file.
+DIFF_RULES = (
+    "Answer with exactly one unified diff in a ```diff block with headers `--- a/{path}` and `+++ b/{path}`, "
+    "hunks with 3 lines of unchanged context copied exactly from the file."
+)
 
 
 @dataclass
@@ -52,11 +43,16 @@ class Answer:
                 "cost": self.cost}
 
 
-def messages_for(mode: Mode, message: str, context: WorkContext) -> list[JSON]:
-    return [
-        {"role": "system", "content": SYSTEM_PROMPTS[mode]},
-        {"role": "user", "content": f"{context.prompt_text()}\n\n{message}"},
-    ]
+def request_body(mode: Mode, message: str, context: WorkContext | None, *, model: str | None = None,
+                 conversation_id: str | None = None) -> JSON:
+    body: dict[str, Any] = {"mode": mode, "message": message}
+    if context is not None:
+        body["context"] = context.seed_json()
+    if model:
+        body["model"] = model
+    if conversation_id:
+        body["conversationId"] = conversation_id
+    return body
 
 
 def _tokens(usage: JSON | None) -> dict[str, int]:
@@ -65,43 +61,33 @@ def _tokens(usage: JSON | None) -> dict[str, int]:
     return {"input": prompt, "output": completion, "total": int(usage.get("total_tokens") or prompt + completion)}
 
 
-def _cost(headers: dict[str, str]) -> float | None:
-    try:
-        return float(headers["x-gateway-cost"])
-    except (KeyError, ValueError):
-        return None
-
-
-def answer_from(reply: Reply) -> Answer:
-    choices = reply.body.get("choices") or [{}]
-    content = (choices[0].get("message") or {}).get("content") or ""
+def ask(client: GatewayClient, body: JSON) -> Answer:
+    reply = client.post(ENDPOINT, body)
+    tokens = reply.body.get("tokens") or {}
+    cost = reply.body.get("cost")
     return Answer(
-        message=content,
-        model=reply.headers.get("x-gateway-model") or str(reply.body.get("model") or "?"),
-        tokens=_tokens(reply.body.get("usage")),
-        cost=_cost(reply.headers),
+        message=str(reply.body.get("message") or ""),
+        model=str(reply.body.get("model") or "?"),
+        tokens={"input": int(tokens.get("input") or 0), "output": int(tokens.get("output") or 0),
+                "total": int(tokens.get("total") or 0)},
+        cost=float(cost) if cost is not None else None,
+        patch=reply.body.get("patch"),
         tier=reply.headers.get("x-gateway-tier"),
     )
 
 
-def ask(client: GatewayClient, mode: Mode, message: str, context: WorkContext, *, model: str,
-        headers: dict[str, str] | None = None) -> Answer:
-    body: dict[str, Any] = {"model": model, "messages": messages_for(mode, message, context)}
-    return answer_from(client.post("/v1/chat/completions", body, headers))
-
-
 @contextmanager
-def ask_streaming(client: GatewayClient, messages: list[JSON], *, model: str,
-                  headers: dict[str, str] | None = None) -> Iterator[ChatStream]:
-    with client.stream_chat({"model": model, "messages": messages}, headers) as stream:
+def ask_streaming(client: GatewayClient, body: JSON) -> Iterator[ChatStream]:
+    with client.stream(ENDPOINT, {**body, "stream": True}) as stream:
         yield stream
 
 
 def answer_from_stream(stream: ChatStream) -> Answer:
+    cost = stream.headers.get("x-gateway-cost")
     return Answer(
         message=stream.text,
         model=stream.headers.get("x-gateway-model") or "?",
         tokens=_tokens(stream.usage),
-        cost=_cost(stream.headers),
+        cost=float(cost) if cost else None,
         tier=stream.headers.get("x-gateway-tier"),
     )

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .assist import SYSTEM_PROMPTS, Answer, ask, ask_streaming
-from .client import JSON, ApiError, CliError, GatewayClient
+from .assist import Answer, ask, ask_streaming, request_body
+from .client import ApiError, CliError, GatewayClient
 from .code import read_source
 from .common import add_client_options, make_client, run
 from .context import WorkContext, gather
@@ -34,7 +35,7 @@ Ctrl-C stops an answer while it is being written."""
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("chat", help="chat with the gateway (interactive, or one question)")
     parser.add_argument("message", nargs="*", help="a question to answer once; none starts an interactive chat")
-    parser.add_argument("--model", default="auto", help="model, tier (L0-L3) or task to ask (default: auto)")
+    parser.add_argument("--model", help="model, tier (L0-L3) or task to ask (default: the gateway's choice for chat)")
     parser.add_argument("-f", "--file", action="append", default=[], help="send this file as context (repeatable)")
     add_client_options(parser)
     parser.set_defaults(run=run(chat))
@@ -54,14 +55,13 @@ def chat(args: argparse.Namespace, output: Output) -> int:
         context = gather(Path.cwd(), files, client.settings.context_bytes)
         if interactive:
             return ChatSession(client, output, context, model=args.model).loop()
+        body = request_body("chat", message, context, model=args.model)
         if output.json_mode:
             with output.spinner("thinking"):
-                answer = ask(client, "chat", message, context, model=args.model)
+                answer = ask(client, body)
             output.json(answer.to_json())
             return 0
-        messages = [{"role": "system", "content": SYSTEM_PROMPTS["chat"]},
-                    {"role": "user", "content": f"{context.prompt_text()}\n\n{message}"}]
-        with ask_streaming(client, messages, model=args.model) as stream:
+        with ask_streaming(client, body) as stream:
             stream_answer(output, stream)
     return 0
 
@@ -86,13 +86,14 @@ class Totals:
 
 @dataclass
 class ChatSession:
-    """One interactive conversation; the history is the messages sent so far."""
+    """One interactive conversation; the gateway keeps its history under `conversation_id`."""
 
     client: GatewayClient
     output: Output
     context: WorkContext
-    model: str = "auto"
-    history: list[JSON] = field(default_factory=list)
+    model: str | None = None
+    conversation_id: str = ""
+    turns_stored: int = 0
     totals: Totals = field(default_factory=Totals)
     prices: dict[str, tuple[float, float]] | None = None
 
@@ -100,12 +101,16 @@ class ChatSession:
         self.clear()
 
     def clear(self) -> None:
-        system = f"{SYSTEM_PROMPTS['chat']}\n\nThe user's environment:\n{self.context.prompt_text()}"
-        self.history = [{"role": "system", "content": system}]
+        """A new conversation id: the gateway starts from nothing, the context goes along again."""
+        self.conversation_id = "cli-" + uuid.uuid4().hex[:16]
+        self.turns_stored = 0
 
     def loop(self) -> int:
         _enable_line_editing()
-        self.output.info(f"aigw chat with {self.client.url} (model {self.model}); /help for commands, /exit to leave")
+        self.output.info(
+            f"aigw chat with {self.client.url} (model {self.model or 'chosen by the gateway'}); "
+            "/help for commands, /exit to leave"
+        )
         while True:
             try:
                 line = input("you> ").strip()
@@ -125,24 +130,20 @@ class ChatSession:
             self.turn(line)
 
     def turn(self, text: str) -> None:
-        self.history.append({"role": "user", "content": text})
-        stream = None
+        # The working context goes with the first turn only; the gateway remembers it after that.
+        context = self.context if self.turns_stored == 0 else None
+        body = request_body("chat", text, context, model=self.model, conversation_id=self.conversation_id)
         try:
-            with ask_streaming(self.client, self.history, model=self.model) as stream:
+            with ask_streaming(self.client, body) as stream:
                 answer = stream_answer(self.output, stream)
         except KeyboardInterrupt:
-            partial = stream.text if stream is not None else ""
+            # Dropping the connection stops the upstream; the gateway keeps no half answer.
             self.output.warn("answer stopped")
-            if partial:
-                self.history.append({"role": "assistant", "content": partial + "\n[stopped by the user]"})
-            else:
-                self.history.pop()
             return
         except ApiError as error:
-            self.history.pop()
             self.output.error(error.message)
             return
-        self.history.append({"role": "assistant", "content": answer.message})
+        self.turns_stored += 1
         if answer.cost is None:
             answer.cost = self.price(answer)
         self.totals.add(answer)
@@ -172,17 +173,17 @@ class ChatSession:
             self.output.info(HELP)
         elif name == "/model":
             if rest:
-                self.model = rest
-            self.output.info(f"model: {self.model}")
+                self.model = None if rest == "auto" else rest
+            self.output.info(f"model: {self.model or 'auto'}")
         elif name == "/tier":
             if rest.upper() in TIERS:
                 self.model = rest.upper()
             elif rest == "auto":
-                self.model = "auto"
+                self.model = None
             elif rest:
                 self.output.error(f"unknown tier {rest!r}: use L0, L1, L2, L3 or auto")
                 return None
-            self.output.info(f"model: {self.model}")
+            self.output.info(f"model: {self.model or 'auto'}")
         elif name == "/cost":
             totals = self.totals
             cost = f"${totals.cost:.6f}" + (f" (+{totals.unpriced} unpriced turns)" if totals.unpriced else "")
@@ -191,7 +192,7 @@ class ChatSession:
             )
         elif name == "/clear":
             self.clear()
-            self.output.info("conversation cleared")
+            self.output.info(f"conversation cleared (new conversation {self.conversation_id})")
         else:
             self.output.error(f"unknown command {name}; /help lists them")
         return None

@@ -58,6 +58,7 @@ class Escalation:
     """What the gateway proposes: a higher tier, why, what it may cost, and the one-time token."""
 
     tier: str
+    model: str
     reason: str
     estimated_cost: str
     token: str
@@ -66,23 +67,15 @@ class Escalation:
 class EscalationRequired(ApiError):
     def __init__(self, status: int, error: JSON) -> None:
         super().__init__(status, error)
+        found = error.get("escalation")
+        details: JSON = found if isinstance(found, dict) else {}
         self.escalation = Escalation(
-            tier=str(_first(error, "proposed_tier", "tier", default="a higher tier")),
-            reason=str(_first(error, "reason", default=error.get("message") or "")),
-            estimated_cost=str(_first(error, "estimated_cost", "estimated_cost_usd", default="unknown")),
-            token=str(_first(error, "approval_token", "token", default="")),
+            tier=str(details.get("proposedTier") or "a higher tier"),
+            model=str(details.get("proposedModel") or ""),
+            reason=str(details.get("reason") or error.get("message") or ""),
+            estimated_cost=str(details.get("estimatedCostUsd") or "unknown"),
+            token=str(details.get("approvalToken") or ""),
         )
-
-
-def _first(error: JSON, *names: str, default: Any) -> Any:
-    """The routing engine nests its details under `escalation` or puts them beside `message`."""
-    nested = error.get("escalation")
-    sources: list[JSON] = [nested, error] if isinstance(nested, dict) else [error]
-    for source in sources:
-        for name in names:
-            if source.get(name) not in (None, ""):
-                return source[name]
-    return default
 
 
 Approver = Callable[[Escalation], bool]
@@ -199,13 +192,13 @@ class GatewayClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextmanager
-    def stream_chat(self, body: JSON, headers: dict[str, str] | None = None) -> Iterator[ChatStream]:
-        """A streamed chat completion; closing it early (Ctrl-C) drops the connection, which stops the upstream."""
+    def stream(self, path: str, body: JSON, headers: dict[str, str] | None = None) -> Iterator[ChatStream]:
+        """POST for an SSE answer of OpenAI chunks; leaving early (Ctrl-C) drops the connection, stopping the upstream."""
         extra = dict(headers or {})
         payload = orjson.dumps({**body, "stream": True, "stream_options": {"include_usage": True}})
         for attempt in range(2):
             request = self._http.build_request(
-                "POST", "/v1/chat/completions", content=payload, headers={"content-type": "application/json", **extra}
+                "POST", path, content=payload, headers={"content-type": "application/json", **extra}
             )
             try:
                 response = self._http.send(request, stream=True)

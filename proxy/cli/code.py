@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from .assist import Answer, ask, ask_streaming, messages_for
+from .assist import DIFF_RULES, Answer, ask, ask_streaming, request_body
 from .client import CliError
 from .common import add_client_options, make_client, run
 from .context import gather, git_root
@@ -25,14 +25,14 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     code = subparsers.add_parser("code", help="review a file (or - for stdin) and suggest improvements")
     code.add_argument("file", help="the file to review, or - to read it from stdin")
     code.add_argument("instruction", nargs="+", help='what to look at, e.g. "review for bugs"')
-    code.add_argument("--model", default="code", help="model, tier or task to ask (default: code)")
+    code.add_argument("--model", help="model, tier or task to ask (default: the gateway's choice for reviews)")
     add_client_options(code)
     code.set_defaults(run=run(review))
 
     diff = subparsers.add_parser("diff", help="ask for a change to FILE and print it as a patch for `git apply`")
     diff.add_argument("file", help="the file to change")
     diff.add_argument("instruction", nargs="+", help='the change, e.g. "add error handling"')
-    diff.add_argument("--model", default="code", help="model, tier or task to ask (default: code)")
+    diff.add_argument("--model", help="model, tier or task to ask (default: the gateway's choice for code)")
     add_client_options(diff)
     diff.set_defaults(run=run(make_patch))
 
@@ -56,12 +56,13 @@ def review(args: argparse.Namespace, output: Output) -> int:
     cwd = Path.cwd()
     with make_client(args, output, stdin_busy=args.file == "-") as client:
         context = gather(cwd, [(shown, text)], client.settings.context_bytes)
+        body = request_body("code", instruction, context, model=args.model)
         if output.json_mode:
             with output.spinner("reviewing"):
-                answer = ask(client, "code", instruction, context, model=args.model)
+                answer = ask(client, body)
             output.json(answer.to_json())
             return 0
-        with ask_streaming(client, messages_for("code", instruction, context), model=args.model) as stream:
+        with ask_streaming(client, body) as stream:
             stream_answer(output, stream)
     return 0
 
@@ -105,8 +106,9 @@ def make_patch(args: argparse.Namespace, output: Output) -> int:
     instruction = " ".join(args.instruction)
     with make_client(args, output) as client:
         context = gather(cwd, [(path, original)], client.settings.context_bytes)
+        body = request_body("diff", f"{instruction}\n\n{DIFF_RULES.format(path=path)}", context, model=args.model)
         with output.spinner("writing the patch"):
-            answer = ask(client, "diff", instruction, context, model=args.model)
+            answer = ask(client, body)
     patch, problem = patch_from(answer, path, original)
     answer.patch = patch
     if output.json_mode:

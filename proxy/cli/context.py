@@ -29,23 +29,13 @@ class WorkContext:
     files: list[FileContext] = field(default_factory=list)
 
     def seed_json(self) -> dict[str, Any]:
-        """The seed's `/v1/mcp-cli` `context` object (files by path; their text travels in the prompt)."""
-        return {"cwd": self.cwd, "files": [f.path for f in self.files], "gitStatus": self.git_status or ""}
-
-    def prompt_text(self) -> str:
-        """The same context as a block of text for the model."""
-        lines = [f"Working directory: {self.cwd}"]
-        if self.git_status:
-            lines += ["", "git status:", self.git_status.rstrip()]
-        for item in self.files:
-            lines += ["", f"File {item.path}:", f"```{_fence_language(item.path)}", item.content.rstrip("\n"), "```"]
-            if item.truncated_bytes:
-                lines.append(f"[... {item.truncated_bytes} more bytes of {item.path} not shown]")
-        return "\n".join(lines)
-
-
-def _fence_language(path: str) -> str:
-    return Path(path).suffix.lstrip(".")
+        """The seed's `/v1/mcp-cli` `context`; files as `{path, content}` so a remote gateway sees them."""
+        files = [
+            {"path": f.path, "content": f.content + (f"\n[... {f.truncated_bytes} more bytes of {f.path} not shown]"
+                                                      if f.truncated_bytes else "")}
+            for f in self.files
+        ]
+        return {"cwd": self.cwd, "files": files, "gitStatus": self.git_status or ""}
 
 
 def git_status(cwd: Path) -> str | None:

@@ -56,6 +56,8 @@ class TurnRequest:
     # `x-gateway-approve-escalation`, passed on to the pipeline.
     approval: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # A streaming client's `stream_options` (the CLI asks for usage to price its /cost).
+    stream_options: dict[str, Any] | None = None
 
 
 @dataclass
@@ -165,6 +167,8 @@ async def _turn(gateway: Gateway, store: ConversationStore, lease: Lease, reques
 
     if request.stream:
         body["stream"] = True
+        if request.stream_options:
+            body["stream_options"] = request.stream_options
     call = ChatCall(principal=request.principal, endpoint=request.endpoint, quality=request.quality,
                     client=request.client, conversation_id=conversation.id, approval=request.approval,
                     handoff=handoff)

@@ -340,11 +340,16 @@ async def mcp_cli(request: Request) -> Response:
     principal = _principal(request, body)
     model = _string(body, "model") or _CLI_MODEL[mode]
     quality = _quality(body, request)
+    # The CLI streams with `stream_options.include_usage` (for its /cost) and repeats an
+    # escalated request with the approval token, as any chat-completions client would.
+    options = body.get("stream_options")
+    stream_options = options if isinstance(options, dict) else None
+    approval = request.headers.get("x-gateway-approve-escalation")
     if body.get("conversationId") is not None:
         turn = TurnRequest(_conversation_id(body), text, principal, "/v1/mcp-cli", model=model, quality=quality,
                            system=_CLI_SYSTEM[mode], project_id=principal.project, stream=stream,
-                           client=request.headers.get("user-agent"),
-                           approval=request.headers.get("x-gateway-approve-escalation"))
+                           client=request.headers.get("user-agent"), stream_options=stream_options,
+                           approval=approval)
         result = await run_turn(gateway, turn)
         if result.stream is not None:
             return _sse(result)
@@ -356,9 +361,10 @@ async def mcp_cli(request: Request) -> Response:
                                                     {"role": "user", "content": text}]}
     if stream:
         chat_body["stream"] = True
+        if stream_options:
+            chat_body["stream_options"] = stream_options
     call = ChatCall(principal=principal, endpoint="/v1/mcp-cli", quality=quality,
-                    client=request.headers.get("user-agent"),
-                    approval=request.headers.get("x-gateway-approve-escalation"))
+                    client=request.headers.get("user-agent"), approval=approval)
     outcome = await run_chat(gateway, chat_body, call)
     if outcome.stream is not None:
         return StreamingResponse(outcome.stream, media_type="text/event-stream",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import chat, code, mcp, route, serve, sql, tokens, usage
+from . import chat, code, create_project, doctor, mcp, models, route, serve, sql, tokens, usage
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.add_parser(subparsers)
     chat.add_parser(subparsers)
     code.add_parsers(subparsers)
+    create_project.add_parser(subparsers)
+    models.add_parser(subparsers)
+    doctor.add_parser(subparsers)
     return parser
 
 

@@ -143,6 +143,8 @@ def test_rules_and_channels_are_managed_through_the_admin_api(
             httpx.post(gateway.url + "/v1/chat/completions", json=down)
         wait_for(lambda: len(box.slack) == 1)
         assert "provider fakeai is down" in box.slack[0]["text"]
+        # A firing is recorded (with each channel's delivery result) just after it is delivered.
+        wait_for(lambda: bool(admin.get("/admin/alerts/firings").json()["data"]))
         assert admin.get("/admin/alerts/firings").json()["data"][0]["subject"] == "fakeai"
 
         assert admin.delete("/admin/alerts/rules/fakeai-down").status_code == 200

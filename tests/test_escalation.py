@@ -180,6 +180,8 @@ def test_circuit_breaker_opens_and_recovers(start_gateway: Start, upstream: Fake
     assert len(models_called(upstream)) == 2  # the open circuit kept the call from the upstream
     health = httpx.get(gateway.url + "/health").json()
     assert health["circuits"]["models"]["free-small"]["state"] == "open"
+    stats = httpx.get(gateway.url + "/v1/server-stats").json()
+    assert stats["health"]["models"]["free-small"]["state"] == "open"
 
     # Auto routing goes around the open circuit: the router puts it last within L0 and L1 answers.
     deadline = time.monotonic() + 10

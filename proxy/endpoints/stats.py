@@ -15,7 +15,10 @@ async def stats(request: Request) -> Response:
     gateway = gateway_of(request)
     values = await gateway.shared_metrics.collect()
     providers = {name: name in gateway.available for name in gateway.providers}
-    return json_response(orjson.dumps(server_stats(values, gateway.started_at, providers)))
+    body = server_stats(values, gateway.started_at, providers)
+    # Per provider and model: circuit state, error rate, latency (this worker's passive health).
+    body["health"] = gateway.health.snapshot()
+    return json_response(orjson.dumps(body))
 
 
 ROUTES = [Route("/v1/server-stats", stats, methods=["GET"])]

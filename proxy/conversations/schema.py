@@ -7,17 +7,11 @@ history matters (summaries and TODO lists keep every version).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import duckdb
 
-Migration = Callable[[duckdb.DuckDBPyConnection], None]
-MIGRATIONS: list[tuple[str, Migration]] = []
+from ..migrations import Migrations
 
-
-def migration(function: Migration) -> Migration:
-    MIGRATIONS.append((function.__name__, function))
-    return function
+migration = Migrations()
 
 
 @migration
@@ -75,15 +69,4 @@ def m001_conversations(db: duckdb.DuckDBPyConnection) -> None:
 
 def migrate(db: duckdb.DuckDBPyConnection) -> list[str]:
     """Apply the migrations not yet recorded; return the names applied."""
-    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ DEFAULT now())")
-    done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
-    applied = []
-    for name, function in MIGRATIONS:
-        if name in done:
-            continue
-        db.execute("BEGIN")
-        function(db)
-        db.execute("INSERT INTO _migrations (name) VALUES (?)", [name])
-        db.execute("COMMIT")
-        applied.append(name)
-    return applied
+    return migration.apply(db)

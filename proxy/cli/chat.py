@@ -14,13 +14,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .assist import Answer, ask, ask_streaming, request_body
+from .assist import Answer, ask_streaming, request_body
 from .client import ApiError, CliError, GatewayClient
 from .code import read_source
 from .common import add_client_options, make_client, run
 from .context import WorkContext, gather
 from .output import Output
-from .render import stream_answer
+from .render import answer_once, stream_answer
 
 TIERS = ("L0", "L1", "L2", "L3")
 HELP = """commands:
@@ -55,15 +55,7 @@ def chat(args: argparse.Namespace, output: Output) -> int:
         context = gather(Path.cwd(), files, client.settings.context_bytes)
         if interactive:
             return ChatSession(client, output, context, model=args.model).loop()
-        body = request_body("chat", message, context, model=args.model)
-        if output.json_mode:
-            with output.spinner("thinking"):
-                answer = ask(client, body)
-            output.json(answer.to_json())
-            return 0
-        with ask_streaming(client, body) as stream:
-            stream_answer(output, stream)
-    return 0
+        return answer_once(client, output, request_body("chat", message, context, model=args.model), busy="thinking")
 
 
 @dataclass

@@ -12,13 +12,13 @@ import os
 import sys
 from pathlib import Path
 
-from .assist import DIFF_RULES, Answer, ask, ask_streaming, request_body
+from .assist import DIFF_RULES, Answer, ask, request_body
 from .client import CliError
 from .common import add_client_options, make_client, run
 from .context import gather, git_root
 from .output import Output
 from .patch import check, extract_new_file, extract_patch, make_diff, repair
-from .render import show_answer, stream_answer
+from .render import answer_once, show_answer
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,15 +56,7 @@ def review(args: argparse.Namespace, output: Output) -> int:
     cwd = Path.cwd()
     with make_client(args, output, stdin_busy=args.file == "-") as client:
         context = gather(cwd, [(shown, text)], client.settings.context_bytes)
-        body = request_body("code", instruction, context, model=args.model)
-        if output.json_mode:
-            with output.spinner("reviewing"):
-                answer = ask(client, body)
-            output.json(answer.to_json())
-            return 0
-        with ask_streaming(client, body) as stream:
-            stream_answer(output, stream)
-    return 0
+        return answer_once(client, output, request_body("code", instruction, context, model=args.model), busy="reviewing")
 
 
 def repo_path(file: Path, cwd: Path) -> str:

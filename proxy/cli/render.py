@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from .assist import Answer, answer_from_stream
-from .client import ChatStream
+from ..types import JSON
+from .assist import Answer, answer_from_stream, ask, ask_streaming
+from .client import ChatStream, GatewayClient
 from .output import Output
 
 
@@ -21,6 +22,18 @@ def show_answer(output: Output, answer: Answer, *, body: bool = True) -> None:
         output.markdown(answer.message)
     if output.err.is_terminal:
         output.info(footer(answer))
+
+
+def answer_once(client: GatewayClient, output: Output, body: JSON, *, busy: str) -> int:
+    """One request: a JSON object with --json (behind a spinner), else the streamed answer."""
+    if output.json_mode:
+        with output.spinner(busy):
+            answer = ask(client, body)
+        output.json(answer.to_json())
+        return 0
+    with ask_streaming(client, body) as stream:
+        stream_answer(output, stream)
+    return 0
 
 
 def stream_answer(output: Output, stream: ChatStream) -> Answer:

@@ -6,7 +6,17 @@ from collections.abc import AsyncIterable, AsyncIterator
 
 import orjson
 
+from ..errors import GatewayError, UpstreamError
+from ..streaming import StreamRelay
 from ..types import JSON
+
+
+def stream_error(relay: StreamRelay, error: object, provider: str) -> GatewayError:
+    """The error an error chunk stands for: the relay's own, else one built from the chunk."""
+    if relay.error is not None:
+        return relay.error
+    message = error.get("message") if isinstance(error, dict) else str(error)
+    return UpstreamError(f"{provider} stream failed: {message or 'unknown error'}", status_code=502, provider=provider)
 
 
 async def chat_chunks(frames: AsyncIterable[bytes]) -> AsyncIterator[JSON]:

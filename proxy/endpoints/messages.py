@@ -19,8 +19,8 @@ from starlette.routing import Route
 from ..auth import authenticate
 from ..cache import client_directive
 from ..dialects import anthropic as dialect
-from ..dialects.frames import chat_chunks
-from ..errors import GatewayError, UpstreamError, anthropic_error_json
+from ..dialects.frames import chat_chunks, stream_error
+from ..errors import GatewayError, anthropic_error_json
 from ..pipeline import ChatCall, run_chat
 from ..requests import read_json
 from ..routing.router import VIRTUAL_MODELS
@@ -108,18 +108,13 @@ async def _stream(relay: StreamRelay, events: dialect.MessageEvents, provider: s
         if error is not None:
             # The relay's own error event, or an upstream's error chunk passed along.
             failed = True
-            yield events.fail(relay.error or _chunk_error(error, provider))
+            yield events.fail(stream_error(relay, error, provider))
             continue
         out = events.feed(chunk)
         if out:
             yield out
     if not failed:
         yield events.finish()
-
-
-def _chunk_error(error: object, provider: str) -> GatewayError:
-    message = error.get("message") if isinstance(error, dict) else str(error)
-    return UpstreamError(f"{provider} stream failed: {message or 'unknown error'}", status_code=502, provider=provider)
 
 
 @anthropic_errors

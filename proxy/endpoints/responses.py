@@ -19,8 +19,8 @@ from starlette.routing import Route
 from ..auth import authenticate
 from ..cache import client_directive
 from ..dialects import responses as dialect
-from ..dialects.frames import chat_chunks
-from ..errors import InvalidRequest, NotFound, UpstreamError
+from ..dialects.frames import chat_chunks, stream_error
+from ..errors import InvalidRequest, NotFound
 from ..pipeline import ChatCall, run_chat
 from ..requests import read_json
 from ..response_store import ResponseStore
@@ -99,8 +99,7 @@ async def _stream(relay: StreamRelay, events: dialect.ResponseEvents, store: Res
         error = chunk.get("error")
         if error is not None:
             failed = True
-            message = error.get("message") if isinstance(error, dict) else str(error)
-            yield events.fail(relay.error or UpstreamError(f"{provider} stream failed: {message}", status_code=502, provider=provider))
+            yield events.fail(stream_error(relay, error, provider))
             continue
         out = events.feed(chunk)
         if out:

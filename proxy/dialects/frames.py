@@ -2,13 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from typing import Protocol
 
 import orjson
 
 from ..errors import GatewayError, UpstreamError
 from ..streaming import StreamRelay
 from ..types import JSON
+
+
+class DialectEvents(Protocol):
+    """A dialect's stream writer: its opening, one event group per chunk, its failure."""
+
+    def start(self) -> bytes: ...
+    def feed(self, chunk: JSON) -> bytes | None: ...
+    def fail(self, error: GatewayError) -> bytes: ...
+
+
+async def translate_stream(relay: StreamRelay, events: DialectEvents, provider: str,
+                           finish: Callable[[], Awaitable[bytes]]) -> AsyncIterator[bytes]:
+    """Relay chunks as a dialect's events; `finish()` closes a stream that did not fail.
+
+    After an error the relay is still read to its end so its usage row is written.
+    """
+    yield events.start()
+    failed = False
+    async for chunk in chat_chunks(relay):
+        if failed:
+            continue
+        error = chunk.get("error")
+        if error is not None:
+            # The relay's own error event, or an upstream's error chunk passed along.
+            failed = True
+            yield events.fail(stream_error(relay, error, provider))
+            continue
+        out = events.feed(chunk)
+        if out:
+            yield out
+    if not failed:
+        yield await finish()
 
 
 def stream_error(relay: StreamRelay, error: object, provider: str) -> GatewayError:

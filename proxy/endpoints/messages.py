@@ -19,7 +19,7 @@ from starlette.routing import Route
 from ..auth import authenticate
 from ..cache import client_directive
 from ..dialects import anthropic as dialect
-from ..dialects.frames import chat_chunks, stream_error
+from ..dialects.frames import translate_stream
 from ..errors import GatewayError, anthropic_error_json
 from ..pipeline import ChatCall, run_chat
 from ..requests import read_json
@@ -99,22 +99,11 @@ async def messages(request: Request) -> Response:
 
 
 async def _stream(relay: StreamRelay, events: dialect.MessageEvents, provider: str) -> AsyncIterator[bytes]:
-    yield events.start()
-    failed = False
-    async for chunk in chat_chunks(relay):
-        if failed:
-            continue  # read the relay to its end so its usage row is written
-        error = chunk.get("error")
-        if error is not None:
-            # The relay's own error event, or an upstream's error chunk passed along.
-            failed = True
-            yield events.fail(stream_error(relay, error, provider))
-            continue
-        out = events.feed(chunk)
-        if out:
-            yield out
-    if not failed:
-        yield events.finish()
+    async def finish() -> bytes:
+        return events.finish()
+
+    async for frame in translate_stream(relay, events, provider, finish):
+        yield frame
 
 
 @anthropic_errors

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from ..auth import authenticate
 from ..cache import client_directive
 from ..dialects import responses as dialect
-from ..dialects.frames import chat_chunks, stream_error
+from ..dialects.frames import translate_stream
 from ..errors import InvalidRequest, NotFound
 from ..pipeline import ChatCall, run_chat
 from ..requests import read_json
@@ -91,24 +91,14 @@ async def _save(store: ResponseStore, response: JSON, record: JSON) -> None:
 
 async def _stream(relay: StreamRelay, events: dialect.ResponseEvents, store: ResponseStore | None,
                   record: JSON, provider: str) -> AsyncIterator[bytes]:
-    yield events.start()
-    failed = False
-    async for chunk in chat_chunks(relay):
-        if failed:
-            continue  # read the relay to its end so its usage row is written
-        error = chunk.get("error")
-        if error is not None:
-            failed = True
-            yield events.fail(stream_error(relay, error, provider))
-            continue
-        out = events.feed(chunk)
-        if out:
-            yield out
-    if not failed:
+    async def finish() -> bytes:
         closing, final = events.finish()
         if store is not None:
             await _save(store, final, record)  # before `response.completed`, so a quick follow-up finds it
-        yield closing
+        return closing
+
+    async for frame in translate_stream(relay, events, provider, finish):
+        yield frame
 
 
 async def _owned(request: Request) -> tuple[ResponseStore, str, JSON]:

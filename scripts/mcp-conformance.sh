@@ -8,15 +8,16 @@
 # Not run: scenarios that call the suite's fixture tools (tools-call-*,
 # server-sse-polling's test_reconnection, json-schema-2020-12, elicitation-*),
 # read its fixture resources or prompts (resources-read-*, resources-templates-read,
-# resources-(un)subscribe, prompts-get-*), or exercise capabilities this server
-# does not declare (logging-set-level: logging is deprecated as of 2026-07-28;
-# completion-complete).
+# resources-(un)subscribe, prompts-get-*), or exercise a capability this server
+# does not declare (completion-complete). logging-set-level runs: the server
+# declares `logging` and serves logging/setLevel (proxy/mcp/clientlog.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PATH="$(scripts/mcp-ci-tools.sh):$PATH"
 export PATH
 PYTHON="${PYTHON:-python3}"
-SCENARIOS=(server-initialize ping tools-list resources-list prompts-list dns-rebinding-protection server-sse-multiple-streams)
+SCENARIOS=(server-initialize ping tools-list resources-list prompts-list logging-set-level dns-rebinding-protection
+           server-sse-multiple-streams)
 
 work="$(mktemp -d)"
 server_pid=""

@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import base_config
 from tests.fakes import FakeUpstream
-from tests.mcp_support import http_client, run, text
+from tests.mcp_support import LogLines, http_client, run, set_log_level, text
 
 TOKEN = "aigw-admin-test-token"
 FIXTURE = Path(__file__).parent / "fixtures" / "jsproj"
@@ -82,6 +82,28 @@ def test_run_vitest_summarises_passes_and_failures(start_gateway: Any, upstream:
     assert option.is_error and "must not be empty or start with '-'" in text(option)
     assert traversal.is_error and "'..'" in text(traversal)
     assert no_package.is_error and "no package.json" in text(no_package)
+
+
+@needs_node
+def test_run_vitest_logs_its_progress_to_the_client(start_gateway: Any, upstream: FakeUpstream, tmp_path: Path,
+                                                   jsproj: Path) -> None:
+    url = gateway_for(start_gateway, upstream, tmp_path, jsproj)
+    lines = LogLines()
+
+    async def scenario() -> list[Any]:
+        async with http_client(url, TOKEN, "legacy", logging_callback=lines) as client:
+            await set_log_level(client, "info")
+            return [await client.call_tool("run_vitest", args) for args in ({"testPath": "tests/sum.test.js"}, {})]
+
+    passing, failing = run(scenario)
+    assert passing.structured_content["success"] and not failing.structured_content["success"]
+    assert {logger for _, logger, _ in lines.lines} == {"aigw.run_vitest"}
+    assert [(level, line) for level, _, line in lines.lines] == [  # no debug lines at level info
+        ("info", "running vitest in '.' on tests/sum.test.js (timeout 300 s)"),
+        ("info", "vitest: 2 passed, 0 failed, 0 skipped"),
+        ("info", "running vitest in '.' on all tests (timeout 300 s)"),
+        ("warning", "vitest: 2 passed, 1 failed, 0 skipped; first failure: is deliberately wrong"),
+    ]
 
 
 @needs_node

@@ -2,7 +2,8 @@
 
 The same builder serves both transports (`aigw mcp` on stdio, `/mcp` over
 Streamable HTTP) and both protocol eras: the SDK answers 2025-11-25 clients
-that send `initialize` and stateless 2026-07-28 ones alike.
+that send `initialize` and stateless 2026-07-28 ones alike. Tools send
+progress as MCP log messages where the client opted in (clientlog.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from mcp.server.mcpserver import MCPServer
 
+from . import clientlog
 from .toolbox import Toolbox
 from .tools import TOOL_MODULES
 
@@ -36,6 +38,7 @@ def build_server(toolbox: Toolbox) -> MCPServer:
         instructions=INSTRUCTIONS,
         log_level="WARNING",
     )
+    clientlog.install(server)
     for module in TOOL_MODULES:
         module.register(server, toolbox)
     return server

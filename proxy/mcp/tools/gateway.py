@@ -18,6 +18,7 @@ from ...pipeline import ChatCall, ChatOutcome, run_chat
 from ...routing.explain import explain
 from ...types import Principal, RouteDecision
 from ..approval import answered_token, ask, can_elicit, escalation_of, not_approved
+from ..clientlog import client_log
 from ..safety import Refused
 from ..toolbox import Toolbox, principal_of
 from .fs import READ_ONLY
@@ -161,7 +162,11 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
                 outcome = await complete(body, quality, approved, principal)
             except GatewayError as again:
                 raise Refused(f"the gateway refused the request: {again.message}") from None
-        return answer_of(outcome)
+        answer = answer_of(outcome)
+        route = answer.route
+        await client_log(ctx, "chat").info(f"answered by {route.model} (tier {route.tier}): {answer.input_tokens} "
+                                           f"tokens in, {answer.output_tokens} out, ${answer.cost_usd:.6f}")
+        return answer
 
     @server.tool(annotations=READ_ONLY)
     def route_explain(prompt: PromptArg, ctx: Context, model: ModelArg = "auto", quality: QualityArg = None) -> Route:

@@ -4,6 +4,8 @@ The runner is the project's own `node_modules/.bin/<runner>` started from an
 argument list (never a shell), with a timeout that kills its process group, a
 small environment (the gateway's provider keys are not passed on), and its
 machine-readable report written to a temporary directory outside the workspace.
+Where the client opted in to MCP log messages, the start of a run and its
+outcome are logged to it as they happen.
 """
 
 import json
@@ -11,16 +13,18 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.resolve import Resolve
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
+from ..clientlog import ClientLog, client_log
 from ..safety import Refused, Workspace, plain_argument
-from ..toolbox import Toolbox, run_command, tail
+from ..toolbox import CommandResult, Toolbox, run_command, tail
 
 RUNS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -97,14 +101,25 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
             output_tail=tail(output, settings.max_output_bytes // 4),
         )
 
+    async def run_logged(log: ClientLog, runner: str, project: str, selection: list[str], argv: list[str],
+                         cwd: Path, env: dict[str, str]) -> CommandResult:
+        timeout = settings.test_timeout_seconds
+        await log.info(f"running {runner} in {project!r} on {', '.join(selection) or 'all tests'} (timeout {timeout:g} s)")
+        await log.debug("command: " + " ".join(argv))
+        started = time.monotonic()
+        result = await run_command(argv, cwd=cwd, timeout=timeout, env=env)
+        await log.debug(f"{runner} exited with {result.returncode} after {time.monotonic() - started:.1f} s")
+        return result
+
     @server.tool(annotations=RUNS)
-    async def run_vitest(ws: WorkspaceArg, testPath: TestPathArg = None, project: ProjectArg = ".") -> TestSummary:  # noqa: N803
+    async def run_vitest(ws: WorkspaceArg, ctx: Context, testPath: TestPathArg = None, project: ProjectArg = ".") -> TestSummary:  # noqa: N803
         """Run the project's vitest suite (or one test file) and return passed/failed counts, failures with messages and the output tail."""
         project_dir, binary, selection = locate(ws, project, "vitest", testPath)
+        log = client_log(ctx, "run_vitest")
         with tempfile.TemporaryDirectory(prefix="aigw-vitest-") as scratch:
             report = Path(scratch) / "report.json"
             argv = [str(binary), "run", "--reporter=default", "--reporter=json", f"--outputFile.json={report}", *selection]
-            result = await run_command(argv, cwd=project_dir, timeout=settings.test_timeout_seconds, env=environment({}))
+            result = await run_logged(log, "vitest", project, selection, argv, project_dir, environment({}))
             data = _load(report)
         failures = [
             Failure(name=test.get("fullName") or test.get("title", "?"), file=_rel(suite.get("name"), project_dir),
@@ -122,17 +137,18 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
             int(data.get("numFailedTests", 0)) or len(failures),
             int(data.get("numPendingTests", 0)) + int(data.get("numTodoTests", 0)),
         )
-        return summary("vitest", counts, failures, result)
+        return await reported(log, summary("vitest", counts, failures, result))
 
     @server.tool(annotations=RUNS)
-    async def run_playwright(ws: WorkspaceArg, testPath: TestPathArg = None, project: ProjectArg = ".") -> TestSummary:  # noqa: N803
+    async def run_playwright(ws: WorkspaceArg, ctx: Context, testPath: TestPathArg = None, project: ProjectArg = ".") -> TestSummary:  # noqa: N803
         """Run the project's Playwright tests (or one spec file) and return passed/failed counts, failures with messages and the output tail."""
         project_dir, binary, selection = locate(ws, project, "playwright", testPath)
+        log = client_log(ctx, "run_playwright")
         with tempfile.TemporaryDirectory(prefix="aigw-playwright-") as scratch:
             report = Path(scratch) / "report.json"
             argv = [str(binary), "test", "--reporter=json,line", f"--output={Path(scratch) / 'results'}", *selection]
             env = environment({"PLAYWRIGHT_JSON_OUTPUT_NAME": str(report), "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"})
-            result = await run_command(argv, cwd=project_dir, timeout=settings.test_timeout_seconds, env=env)
+            result = await run_logged(log, "playwright", project, selection, argv, project_dir, env)
             data = _load(report)
         failures: list[Failure] = []
         for spec, file in _specs(data.get("suites", [])):
@@ -147,7 +163,19 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
         stats = data.get("stats", {})
         counts = (int(stats.get("expected", 0)) + int(stats.get("flaky", 0)), int(stats.get("unexpected", 0)),
                   int(stats.get("skipped", 0)))
-        return summary("playwright", counts, failures, result)
+        return await reported(log, summary("playwright", counts, failures, result))
+
+
+async def reported(log: ClientLog, summary: TestSummary) -> TestSummary:
+    """Log the outcome (a warning when tests failed or the run timed out), then hand the summary on."""
+    counts = f"{summary.passed} passed, {summary.failed} failed, {summary.skipped} skipped"
+    if summary.timed_out:
+        await log.warning(f"{summary.runner} was stopped at its timeout ({counts} reported before)")
+    elif not summary.success:
+        await log.warning(f"{summary.runner}: {counts}" + (f"; first failure: {summary.failures[0].name}" if summary.failures else ""))
+    else:
+        await log.info(f"{summary.runner}: {counts}")
+    return summary
 
 
 def _load(report: Path) -> dict[str, Any]:

@@ -54,6 +54,10 @@ class CodeAgentResult:
     duration_ms: int
 
 
+def new_conversation_id() -> str:
+    return "code-" + uuid.uuid4().hex[:16]
+
+
 def parse_todos(text: str) -> list[Todo]:
     marks = {" ": "pending", "~": "in_progress", "x": "done", "X": "done"}
     return [Todo(item, marks[mark]) for mark, item in _TODO.findall(text)]  # type: ignore[arg-type]
@@ -109,7 +113,7 @@ async def code_agent(
         raise InvalidRequest("'quality' must be low, normal or high", param="quality", code="invalid_value")
     principal = principal or Principal()
     request = TurnRequest(
-        conversation_id=conversation_id or "code-" + uuid.uuid4().hex[:16],
+        conversation_id=conversation_id or new_conversation_id(),
         message=render_task(task, files, context),
         principal=principal,
         endpoint=endpoint,

@@ -17,7 +17,7 @@ from ...errors import GatewayError
 from ...pipeline import ChatCall, ChatOutcome, run_chat
 from ...routing.explain import explain
 from ...types import Principal, RouteDecision
-from ..approval import answered_token, ask, can_elicit, escalation_of, not_approved
+from ..approval import approved_call
 from ..clientlog import client_log
 from ..safety import Refused
 from ..toolbox import Toolbox, principal_of
@@ -29,6 +29,10 @@ Quality = Literal["low", "normal", "high"]
 PromptArg = Annotated[str, Field(description="The user message.", min_length=1)]
 ModelArg = Annotated[str, Field(description="'auto', a tier L0-L3, a task (chat, code, analyze, create_project) or a model id.")]
 QualityArg = Annotated[Quality | None, Field(description="Move the tier down (low) or up (high).")]
+ApprovalArg = Annotated[str | None, Field(description=(
+    "Only after an escalation_required answer from this tool: its approvalToken, to approve the paid tier once "
+    "(ignored where the client asks the user itself)."
+))]
 
 
 class Route(BaseModel):
@@ -140,32 +144,21 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
         system: Annotated[str | None, Field(description="Optional system prompt.")] = None,
         quality: QualityArg = None,
         max_tokens: Annotated[int | None, Field(description="Cap on the answer's tokens.", gt=0)] = None,
-        approval_token: Annotated[str | None, Field(description="Only after an escalation_required answer from this tool: its approvalToken, to approve the paid tier once.")] = None,
+        approval_token: ApprovalArg = None,
     ) -> ChatAnswer | InputRequiredResult:
         """Ask a model through the gateway: routed to the cheapest fitting tier, costed and logged. A paid tier needs the user's approval unless auto-escalation is on."""
         body = body_for(prompt, model, system, max_tokens)
-        # On a 2026-07-28 retry the user's answer (and the sealed token) come back with the call.
-        approval = answered_token(ctx) or approval_token
         principal = principal_of(ctx)
-        try:
-            outcome = await complete(body, quality, approval, principal)
-        except GatewayError as error:
-            info = escalation_of(error)
-            if info is None:
-                raise Refused(f"the gateway refused the request: {error.message}") from None
-            if not can_elicit(ctx):
-                raise not_approved(info) from None
-            approved = await ask(ctx, info)
-            if isinstance(approved, InputRequiredResult):
-                return approved
-            try:
-                outcome = await complete(body, quality, approved, principal)
-            except GatewayError as again:
-                raise Refused(f"the gateway refused the request: {again.message}") from None
+        log = client_log(ctx, "chat")
+        outcome = await approved_call(
+            ctx, lambda approval: complete(body, quality, approval, principal), given=approval_token, log=log
+        )
+        if isinstance(outcome, InputRequiredResult):
+            return outcome
         answer = answer_of(outcome)
         route = answer.route
-        await client_log(ctx, "chat").info(f"answered by {route.model} (tier {route.tier}): {answer.input_tokens} "
-                                           f"tokens in, {answer.output_tokens} out, ${answer.cost_usd:.6f}")
+        await log.info(f"answered by {route.model} (tier {route.tier}): {answer.input_tokens} tokens in, "
+                       f"{answer.output_tokens} out, ${answer.cost_usd:.6f}")
         return answer
 
     @server.tool(annotations=READ_ONLY)

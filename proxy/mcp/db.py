@@ -10,6 +10,7 @@ columns and every value passed as a parameter.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,10 @@ from .sqlguard import check_select, run_select
 
 
 class WorkspaceDB:
-    def __init__(self, path: Path, settings: McpConfig) -> None:
+    def __init__(self, path: Path, settings: Callable[[], McpConfig]) -> None:
         self.path = path
-        self.settings = settings
+        # Called per query: the live settings, so a config reload applies at once.
+        self._settings = settings
         self._db: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
 
@@ -46,7 +48,7 @@ class WorkspaceDB:
         with self._lock:
             db = self._connection()
             check_select(db, sql, self._tables_unlocked(db))
-            return run_select(db, sql, params, self.settings.db_max_rows)
+            return run_select(db, sql, params, self._settings().db_max_rows)
 
     def insert(self, table: str, row: dict[str, Any]) -> int:
         if not row:
@@ -85,10 +87,11 @@ class WorkspaceDB:
         return [str(row[0]) for row in rows]
 
     def _writable(self, db: duckdb.DuckDBPyConnection, table: str) -> tuple[str, list[str]]:
-        if not self.settings.db_write_enabled:
+        settings = self._settings()
+        if not settings.db_write_enabled:
             raise Refused("database writes are disabled (set mcp.db_write_enabled: true to allow them)")
-        if table not in self.settings.db_allowed_tables:
-            allowed = ", ".join(self.settings.db_allowed_tables) or "none"
+        if table not in settings.db_allowed_tables:
+            allowed = ", ".join(settings.db_allowed_tables) or "none"
             raise Refused(f"table {table!r} is not writable; writable tables: {allowed} (mcp.db_allowed_tables)")
         rows = db.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = ? "

@@ -2,18 +2,25 @@
 
 The route exists from start; the MCP server and its session manager are built
 in the app's lifespan (after the `Gateway`), and the session manager's own
-lifespan runs inside it. Every request needs the admin token (gateway tokens
-later); the caller's token is checked here and never reaches a provider. The
+lifespan runs inside it. Every request needs the admin token or a gateway
+token; the caller's token is checked here and never reaches a provider. The
 SDK checks Host and Origin (DNS-rebinding protection) on both protocol eras.
+
+A config reload applies here too: `mcp.http_enabled: false` closes /mcp at
+once, and new `mcp.allowed_hosts` / `allowed_origins` go into the settings
+object the SDK reads on every request. Only `mcp.stateless_http` (the session
+manager's mode) and turning HTTP on need a restart: the first /mcp request
+after such a reload logs a warning, or answers 404 saying so.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
@@ -27,12 +34,14 @@ from starlette.types import Receive, Scope, Send
 
 from ..apitokens import looks_like_token
 from ..auth import bearer_token
-from ..config import Config
+from ..config import Config, McpConfig
 from ..errors import AuthenticationError, GatewayError, NotFound
 from ..runtime import Gateway
 from ..types import Principal
 from .server import build_server
 from .toolbox import PRINCIPAL_KEY, Toolbox
+
+log = logging.getLogger("proxy.mcp")
 
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
@@ -42,6 +51,25 @@ class McpHttp:
     server: MCPServer
     manager: StreamableHTTPSessionManager
     toolbox: Toolbox
+    # The `mcp` settings last applied to the transport (a reload makes a new object).
+    applied: McpConfig = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.applied = self.toolbox.settings
+
+    def follow(self, config: Config) -> None:
+        """Bring the transport's Host/Origin checks up to a reloaded config."""
+        settings = config.mcp
+        if settings is self.applied:
+            return
+        fresh, live = security_settings(config), self.manager.security_settings
+        if live is not None and (fresh.allowed_hosts, fresh.allowed_origins) != (live.allowed_hosts, live.allowed_origins):
+            live.allowed_hosts, live.allowed_origins = fresh.allowed_hosts, fresh.allowed_origins
+            log.info("/mcp: Host and Origin checks follow the reloaded mcp.allowed_hosts / mcp.allowed_origins")
+        if settings.stateless_http != self.applied.stateless_http:
+            log.warning("/mcp: mcp.stateless_http changed to %s; it takes effect after a restart",
+                        settings.stateless_http)
+        self.applied = settings
 
 
 def security_settings(config: Config) -> TransportSecuritySettings:
@@ -99,12 +127,18 @@ class McpEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
         mcp: McpHttp | None = getattr(request.app.state, "mcp", None)
-        if mcp is None:
+        gateway: Gateway = request.app.state.gateway
+        if not gateway.config.mcp.http_enabled:
             await _refuse(NotFound("MCP over HTTP is disabled (mcp.http_enabled: false)"), scope, receive, send)
             return
+        if mcp is None:
+            message = "MCP over HTTP was off when the gateway started (mcp.http_enabled); restart it to serve /mcp"
+            await _refuse(NotFound(message), scope, receive, send)
+            return
+        mcp.follow(gateway.config)
         given = bearer_token(request)
         try:
-            principal = await _principal(mcp.toolbox.gateway, request, given)
+            principal = await _principal(gateway, request, given)
         except GatewayError as error:
             await _refuse(error, scope, receive, send)
             return

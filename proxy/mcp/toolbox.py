@@ -1,7 +1,9 @@
 """What the MCP tools act on, built once per server: the gateway, limits, roots.
 
 Each `tools/` module registers its tools with closures over one `Toolbox`; no
-state lives in module globals. The workspace a file tool sees is resolved per
+state lives in module globals. Settings are read from the gateway's live
+config on every call (never copied at start), so a config reload reaches the
+tools of a running server, sessions already open included. The workspace a file tool sees is resolved per
 call from the client's MCP roots (asked through the SDK's `ListRoots`
 resolver, which works in both protocol eras) or else the configured roots.
 """
@@ -53,19 +55,26 @@ def client_roots(ctx: Context) -> ListRoots | None:
 @dataclass
 class Toolbox:
     gateway: Gateway
-    settings: McpConfig
-    default_roots: tuple[Path, ...]
     # stdio: the client is the user's own desktop app, so its roots are the
     # workspace. HTTP: its roots only narrow the configured ones.
     trust_client_roots: bool
     db: WorkspaceDB
+    # The workspace when mcp.roots is empty: the directory aigw started in.
+    start_dir: Path
 
     @classmethod
     def build(cls, gateway: Gateway, *, trust_client_roots: bool) -> Toolbox:
-        settings = gateway.config.mcp
-        roots = tuple(Path(p).expanduser().resolve() for p in settings.roots) or (Path.cwd().resolve(),)
-        db = WorkspaceDB(Path(gateway.config.server.data_dir) / "workspace.duckdb", settings)
-        return cls(gateway, settings, roots, trust_client_roots, db)
+        db = WorkspaceDB(Path(gateway.config.server.data_dir) / "workspace.duckdb", lambda: gateway.config.mcp)
+        return cls(gateway, trust_client_roots, db, Path.cwd().resolve())
+
+    @property
+    def settings(self) -> McpConfig:
+        """The live `mcp` settings: read on every call, so a config reload applies to the next one."""
+        return self.gateway.config.mcp
+
+    @property
+    def default_roots(self) -> tuple[Path, ...]:
+        return tuple(Path(p).expanduser().resolve() for p in self.settings.roots) or (self.start_dir,)
 
     async def close(self) -> None:
         await asyncio.to_thread(self.db.close)

@@ -45,7 +45,6 @@ class Listing(BaseModel):
 
 
 def register(server: MCPServer, toolbox: Toolbox) -> None:
-    limits = toolbox.settings
     WorkspaceArg = Annotated[Workspace, Resolve(toolbox.workspace)]
 
     @server.tool(annotations=READ_ONLY)
@@ -57,7 +56,7 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
                 raise Refused(f"{path!r} is not a file in the workspace")
             size = real.stat().st_size
             with real.open("rb") as handle:
-                data = handle.read(limits.max_read_bytes)
+                data = handle.read(toolbox.settings.max_read_bytes)
             if b"\x00" in data:
                 raise Refused(f"{path!r} looks like a binary file; only text files can be read")
             return FileText(
@@ -77,7 +76,7 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
         """Create or overwrite a text file in the workspace with the given content."""
         with os_refusals(path):
             data = content.encode("utf-8")
-            check_size("content", len(data), limits.max_write_bytes)
+            check_size("content", len(data), toolbox.settings.max_write_bytes)
             root, real = ws.resolve(path)
             if real == root or real.is_dir():
                 raise Refused(f"{path!r} is a directory; give a file path")
@@ -105,8 +104,9 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
                 raise Refused(f"{path!r} is not a directory in the workspace")
             entries: list[Entry] = []
             truncated = False
+            limit = toolbox.settings.max_list_entries
             for item in _walk(real, recursive):
-                if len(entries) >= limits.max_list_entries:
+                if len(entries) >= limit:
                     truncated = True
                     break
                 entries.append(_entry(ws, root, item))

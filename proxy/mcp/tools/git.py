@@ -41,7 +41,6 @@ class GitDiff(BaseModel):
 
 
 def register(server: MCPServer, toolbox: Toolbox) -> None:
-    settings = toolbox.settings
     WorkspaceArg = Annotated[Workspace, Resolve(toolbox.workspace)]
 
     async def git(ws: Workspace, path: str | None, args: list[str]) -> str:
@@ -57,9 +56,10 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
             "GIT_PAGER": "cat",
         }
         argv = ["git", "--no-pager", *_SAFE_CONFIG, "-C", str(root), *args, *pathspec]
-        result = await run_command(argv, cwd=root, timeout=settings.git_timeout_seconds, env=env)
+        timeout = toolbox.settings.git_timeout_seconds
+        result = await run_command(argv, cwd=root, timeout=timeout, env=env)
         if result.timed_out:
-            raise Refused(f"git did not finish within {settings.git_timeout_seconds:g}s")
+            raise Refused(f"git did not finish within {timeout:g}s")
         if result.returncode != 0:
             message = result.stderr.strip().splitlines()
             raise Refused("git failed: " + (message[0] if message else f"exit status {result.returncode}"))
@@ -96,6 +96,7 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
         out = await git(ws, path, args)
         names = re.findall(r"^diff --git a/(.+?) b/", out, flags=re.MULTILINE)
         data = out.encode()
-        cut = len(data) > settings.max_output_bytes
-        text = data[: settings.max_output_bytes].decode("utf-8", "ignore") + "\n...[truncated]" if cut else out
+        limit = toolbox.settings.max_output_bytes
+        cut = len(data) > limit
+        text = data[:limit].decode("utf-8", "ignore") + "\n...[truncated]" if cut else out
         return GitDiff(diff=text, files_changed=names, truncated=cut)

@@ -40,16 +40,13 @@ class RedisDeleted(BaseModel):
 
 
 def register(server: MCPServer, toolbox: Toolbox) -> None:
-    config = toolbox.gateway.config
-    prefix = config.redis_prefix + config.mcp.redis_key_prefix
-    settings = config.mcp
-
     def full_key(key: str) -> str:
         if not isinstance(key, str) or not 1 <= len(key) <= 256:
             raise Refused("key must be 1-256 characters")
         if any(ch in key for ch in "\x00\r\n") or not key.isprintable():
             raise Refused("key must be printable text without control characters")
-        return prefix + key
+        config = toolbox.gateway.config  # the live config: a reload may change the prefix
+        return config.redis_prefix + config.mcp.redis_key_prefix + key
 
     def client() -> aioredis.Redis:
         if toolbox.gateway.redis is None:
@@ -77,6 +74,7 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
     ) -> RedisStored:
         """Store a text value in the MCP key space of the gateway's Redis, optionally with a TTL."""
         redis = client()
+        settings = toolbox.settings
         check_size("value", len(value.encode("utf-8")), settings.max_write_bytes)
         if ttl_seconds is not None and ttl_seconds > settings.redis_max_ttl_seconds:
             raise Refused(f"ttl_seconds may be at most {settings.redis_max_ttl_seconds} (mcp.redis_max_ttl_seconds)")

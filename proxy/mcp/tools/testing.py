@@ -57,7 +57,6 @@ ProjectArg = Annotated[str, Field(description="Directory of the JS project (with
 
 
 def register(server: MCPServer, toolbox: Toolbox) -> None:
-    settings = toolbox.settings
     WorkspaceArg = Annotated[Workspace, Resolve(toolbox.workspace)]
 
     def locate(ws: Workspace, project: str, runner: str, test_path: str | None) -> tuple[Path, Path, list[str]]:
@@ -98,12 +97,12 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
             failures=failures[:50],
             exit_code=result.returncode,
             timed_out=result.timed_out,
-            output_tail=tail(output, settings.max_output_bytes // 4),
+            output_tail=tail(output, toolbox.settings.max_output_bytes // 4),
         )
 
     async def run_logged(log: ClientLog, runner: str, project: str, selection: list[str], argv: list[str],
                          cwd: Path, env: dict[str, str]) -> CommandResult:
-        timeout = settings.test_timeout_seconds
+        timeout = toolbox.settings.test_timeout_seconds
         await log.info(f"running {runner} in {project!r} on {', '.join(selection) or 'all tests'} (timeout {timeout:g} s)")
         await log.debug("command: " + " ".join(argv))
         started = time.monotonic()

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import secrets
+from dataclasses import replace
 from pathlib import Path
 
 from redis.exceptions import RedisError
@@ -25,7 +26,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .apitokens import TokenRecord, TokenStore, hash_secret, looks_like_token
-from .config import Config
+from .config import TIERS, Config
 from .errors import AuthenticationError, GatewayError, InvalidRequest, PermissionDenied, ServiceUnavailable
 from .types import Principal, RouteDecision
 
@@ -36,6 +37,8 @@ DEFAULT = Principal()
 # Paths with their own guard (admin token) or nothing worth guarding.
 # /mcp authenticates itself (admin or gateway token, never open): proxy/mcp/http.py.
 EXEMPT_PREFIXES = ("/health", "/admin", "/v1/admin", "/dashboard", "/favicon.ico", "/mcp")
+# Lowers the ceiling for one request (never raises it): `aigw create-project --max-layer` sends it.
+MAX_TIER_HEADER = "x-gateway-max-tier"
 
 
 def bearer_token(request: Request) -> str | None:
@@ -156,12 +159,27 @@ class AuthMiddleware:
 
 
 def authenticate(request: Request) -> Principal:
-    """The `Principal` the middleware found for this request."""
+    """The `Principal` the middleware found for this request, under the request's own `x-gateway-max-tier`."""
     principal = request.scope.get("state", {}).get("principal")
-    if isinstance(principal, Principal):
-        return principal
-    project = request.headers.get("x-gateway-project")
-    return DEFAULT if project is None else Principal(project=check_project(project))
+    if not isinstance(principal, Principal):
+        project = request.headers.get("x-gateway-project")
+        principal = DEFAULT if project is None else Principal(project=check_project(project))
+    ceiling = request.headers.get(MAX_TIER_HEADER)
+    return principal if ceiling is None else lower_ceiling(principal, ceiling)
+
+
+def lower_ceiling(principal: Principal, value: str) -> Principal:
+    """The principal with `max_tier` lowered to `value` for one request; a higher value changes nothing."""
+    wanted = value.strip().upper()
+    tier = next((t for t in TIERS if t == wanted), None)
+    if tier is None:
+        raise InvalidRequest(
+            f"{MAX_TIER_HEADER} must be one of {', '.join(TIERS)} (got {value[:20]!r})",
+            param=MAX_TIER_HEADER, code="invalid_value",
+        )
+    current = principal.max_tier
+    lowered = tier if current is None or TIERS.index(tier) < TIERS.index(current) else current
+    return replace(principal, max_tier=lowered, request_max_tier=tier)
 
 
 def authorize_model(principal: Principal, decision: RouteDecision) -> None:

@@ -21,7 +21,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -359,13 +359,7 @@ class Budgets:
             if plan.fractions and max(plan.fractions.values()) >= steer_at:
                 max_tier = _tightest(max_tier, self.config.budgets.steer_max_tier)
         if max_tier != principal.max_tier:
-            plan.principal = Principal(
-                project=principal.project,
-                token_id=principal.token_id,
-                max_tier=max_tier,
-                allowed_models=principal.allowed_models,
-                token_limits=principal.token_limits,
-            )
+            plan.principal = replace(principal, max_tier=max_tier)
         return plan
 
     # -- reserve and settle ------------------------------------------------------

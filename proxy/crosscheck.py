@@ -3,7 +3,8 @@
 On with `routing.cross_check` (ENABLE_CROSS_CHECK) for requests with quality
 `high` or a task in `routing.cross_check_tasks`. The second model is the
 nearest candidate from a different provider (same tier first, then up to
-the max tier, then down). The answers are compared structurally
+the max tier, then down); neither it nor the judge is ever above the
+request's max tier. The answers are compared structurally
 (`routing/crosscheck.py`); when they disagree and `cross_check_judge` names a
 model, that cheap model picks the better one. Every extra call is returned
 so the caller costs and logs it.
@@ -67,6 +68,8 @@ async def cross_check(gateway: Gateway, body: JSON, decision: RouteDecision, res
     judge = gateway.router.by_id.get(judge_id) if judge_id else None
     if judge is None or judge.provider not in gateway.providers:
         return CrossChecked("disagreed", how, response, decision, calls)
+    if TIERS.index(judge.tier) > TIERS.index(decision.ceiling):
+        return CrossChecked("disagreed", f"{how},judge_above_max_tier", response, decision, calls)
     messages = body.get("messages") or []
     request_text = next((m.get("content") for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), "")
     try:

@@ -14,13 +14,16 @@ JSON = dict[str, Any]
 class Principal:
     """Who is calling: the project and token a request is charged to, and what they may use.
 
-    `max_tier` is the tightest ceiling from the token, the project and a budget
-    near its limit; the router never routes above it.
+    `max_tier` is the tightest ceiling from the token, the project, a budget
+    near its limit and the request's own `x-gateway-max-tier`; the router never
+    routes above it. `request_max_tier` is that header's value, kept so an
+    error can say the request itself set the limit.
     """
 
     project: str = "default"
     token_id: str | None = None
     max_tier: Tier | None = None
+    request_max_tier: Tier | None = None
     allowed_models: tuple[str, ...] = ()
     token_limits: Limits | None = None
 

@@ -13,7 +13,7 @@ import itertools
 from typing import Any, Protocol
 
 from ..config import TASKS, TIERS, Config, ModelConfig, Task, Tier
-from ..errors import NotFound, ServiceUnavailable
+from ..errors import NotFound, PermissionDenied, ServiceUnavailable
 from ..types import Classification, Principal, RouteDecision
 from .classify import classify
 from .health import HealthBoard
@@ -63,6 +63,12 @@ class Router:
 
         concrete = self.by_id.get(target)
         if concrete is not None and target not in VIRTUAL_MODELS:
+            if principal is not None and principal.request_max_tier is not None and \
+                    tier_index(concrete.tier) > tier_index(principal.request_max_tier):
+                raise _above_request_ceiling(
+                    f"model {concrete.id!r} is tier {concrete.tier}, above this request's "
+                    f"x-gateway-max-tier {principal.request_max_tier}"
+                )
             found = classify(body, quality)
             reasons.append("model:explicit")
             return RouteDecision(requested, concrete, found.task, found.complexity, concrete.tier, tuple(reasons),
@@ -97,10 +103,20 @@ class Router:
                 tier = self.routing.default_tier
                 reasons.append(f"tier:floor_{tier}")
         ceiling = self.max_tier(principal)
+        requested_ceiling = principal is not None and principal.request_max_tier == ceiling
+        if requested_ceiling:
+            reasons.append(f"ceiling:request_{ceiling}")
         if tier_index(tier) > tier_index(ceiling):
             reasons.append(f"tier:capped_{tier}->{ceiling}")
             tier = ceiling
-        model, chosen_tier, candidates = self.pick(task, tier, ceiling)
+        try:
+            model, chosen_tier, candidates = self.pick(task, tier, ceiling)
+        except ServiceUnavailable:
+            if requested_ceiling and any(self.by_tier[t] for t in TIERS[tier_index(ceiling) + 1 :]):
+                raise _above_request_ceiling(
+                    f"no model at or below this request's x-gateway-max-tier {ceiling} can answer"
+                ) from None
+            raise
         if chosen_tier != tier:
             reasons.append(f"tier:empty_{tier}->{chosen_tier}")
         if model.id not in self.by_id:
@@ -176,6 +192,14 @@ class Router:
 
     def list_models(self) -> list[ModelConfig]:
         return list(self.by_id.values()) if self.demo_only else [m for m in self.by_id.values() if m in self.routable]
+
+
+def _above_request_ceiling(what: str) -> PermissionDenied:
+    """The request's own `x-gateway-max-tier` rules out every model it could use: raise or drop the header."""
+    return PermissionDenied(
+        f"{what}; raise or drop the header, or name a model at or below it",
+        param="x-gateway-max-tier", code="tier_ceiling",
+    )
 
 
 def _price_key(model: ModelConfig) -> float:

@@ -107,7 +107,9 @@ async def call_upstream(gateway: Gateway, body: JSON, decision: RouteDecision, *
             nxt = gateway.router.next_tier(decision.task, decision.tier, decision.ceiling) if decision.flexible else None
             if nxt is None:
                 if failure.response is not None:
-                    # Nothing above to ask: the last answer, flawed as it is, beats an error.
+                    # Nothing above to ask: the last answer, flawed as it is, beats an error. It is
+                    # costed once, on the request's own row, not also as a rejected attempt.
+                    attempts[-1].usage = None
                     return Dispatched(decision, failure.response, None, attempts, _from(start_tier, decision))
                 raise failure.error or GatewayError(f"no model could answer: {failure.reason}") from None
             tier, candidates = nxt

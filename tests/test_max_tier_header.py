@@ -7,11 +7,13 @@ bad values and requests nothing under the ceiling can serve get clear errors.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+
 from tests.conftest import assert_error_shape, base_config
 from tests.fakes import FakeUpstream, ServerThread
 from tests.test_tokens import ADMIN, create_token
@@ -34,6 +36,19 @@ def post(gateway: ServerThread, body: dict[str, Any], path: str = "/v1/chat/comp
 
 def models_called(upstream: FakeUpstream) -> list[str]:
     return [r["body"]["model"] for r in upstream.requests if r["path"].endswith("/chat/completions")]
+
+
+def usage(gateway: ServerThread, sql: str, expected: int) -> list[list[Any]]:
+    """Rows of the usage log (admin SQL), once at least `expected` are written."""
+    deadline = time.time() + 20
+    while True:
+        found = httpx.post(gateway.url + "/v1/admin/sql", json={"sql": sql}, timeout=30,
+                           headers={"authorization": f"Bearer {ADMIN}"})
+        assert found.status_code == 200, found.text
+        rows: list[list[Any]] = found.json()["rows"]
+        if len(rows) >= expected or time.time() > deadline:
+            return rows
+        time.sleep(0.1)
 
 
 def test_the_header_caps_routing_and_says_so(start_gateway: Start, upstream: FakeUpstream, tmp_path: Path) -> None:
@@ -81,6 +96,9 @@ def test_automatic_escalation_stops_at_the_header(start_gateway: Start, upstream
     assert capped.status_code == 200, capped.text  # the flawed L1 answer beats an error: nothing above to ask
     assert capped.headers["x-gateway-tier"] == "L1" and capped.headers["x-gateway-escalated-from"] == "L0"
     assert models_called(upstream) == ["free-small", "cheap-mini"]
+    # The rejected empty answer of the first request has its own row; the one kept here is costed once.
+    rows = usage(gateway, "SELECT routed_model, coalesce(error_type, 'answer') FROM usage WHERE cost_usd > 0", 3)
+    assert sorted(map(tuple, rows)) == [("cheap-mini", "answer"), ("cheap-mini", "rejected_empty"), ("mid-large", "answer")]
 
     upstream.requests.clear()
     upstream.script.extend([{"status": "503"}, {"status": "503"}])

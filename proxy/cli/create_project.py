@@ -4,7 +4,13 @@ One conversation with the code agent (`POST /v1/code-agent`): first a plan (its
 TODO list names the files), then one call per file. Before each call the CLI
 compares what is spent plus the dearest call so far with the budget and stops
 cleanly, with the files written so far, when the next one could exceed it.
-Exit codes: 0 complete, 4 stopped at the budget or the max layer (others as every command).
+Every call carries `x-gateway-max-tier: <max layer>`, so the gateway itself
+never routes, escalates or cross-checks above it; the CLI still checks the tier
+of each answer as a second line of defence. An escalation the gateway proposes
+is shown with its reason and estimated cost and asked about (or decided by
+`--approve-escalation yes|no`); a declined one stops the run like the budget does.
+Exit codes: 0 complete, 4 stopped at the budget, the max layer or a declined
+escalation (others as every command).
 """
 
 from __future__ import annotations
@@ -16,13 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .client import JSON, CliError, Escalation, GatewayClient
+from .client import JSON, ApiError, CliError, Escalation, EscalationRequired, GatewayClient
 from .common import add_client_options, ask, make_client, run
 from .output import Output
 from .patch import fenced_blocks
 
 TIERS = ("L0", "L1", "L2", "L3")
 STOPPED_AT_LIMIT = 4
+MAX_TIER_HEADER = "x-gateway-max-tier"
+# Gateway answers that end the run cleanly instead of as an error.
+_STOPPING_CODES = ("escalation_required", "tier_ceiling")
 _PATH = re.compile(r"`?((?:[\w.-]+/)*[\w-]+(?:\.[\w-]+)+|(?:[\w.-]+/)*(?:Makefile|Dockerfile|LICENSE))`?")
 
 
@@ -151,14 +160,15 @@ def file_content(result: JSON) -> str:
 class Agent:
     """The code agent, one conversation for the whole project."""
 
-    def __init__(self, client: GatewayClient, output: Output) -> None:
+    def __init__(self, client: GatewayClient, output: Output, max_layer: str) -> None:
         self.client = client
         self.output = output
         self.conversation_id = "project-" + uuid.uuid4().hex[:16]
+        self.headers = {MAX_TIER_HEADER: max_layer}  # enforced by the gateway, on every call
 
     def run(self, task: str, files: list[JSON] | None = None) -> tuple[JSON, Step]:
         body: dict[str, Any] = {"conversationId": self.conversation_id, "task": task, "files": files or []}
-        reply = self.client.post("/v1/code-agent", body)
+        reply = self.client.post("/v1/code-agent", body, headers=self.headers)
         result: JSON = reply.body.get("result") or {}
         performance: JSON = reply.body.get("performance") or {}
         tier = str((reply.body.get("routing") or {}).get("tier") or reply.headers.get("x-gateway-tier") or "?")
@@ -168,6 +178,9 @@ class Agent:
 def create_project(args: argparse.Namespace, output: Output) -> int:
     options = ask_options(args, output)
     progress = Progress(options.budget)
+    files: list[str] = []
+    written: list[str] = []
+    stopped: str | None = None
     with make_client(args, output) as client:
         approve = client.approve
 
@@ -186,43 +199,31 @@ def create_project(args: argparse.Namespace, output: Output) -> int:
             return approve is not None and approve(escalation)
 
         client.approve = within_limits
-        agent = Agent(client, output)
-        with output.spinner("planning the project"):
-            plan, step = agent.run(plan_task(options))
-        step.path = "(plan)"
-        progress.add(step)
-        files = planned_files(list(plan.get("todos") or []))
-        if not files:
-            raise CliError("the code agent's plan names no files to create; try a more specific description")
-        _check_tier(step, options, output)
-        output.info(f"plan: {len(files)} files · {step.model} ({step.tier}) · ${progress.spent:.4f} of ${options.budget:.2f}")
-        written: list[str] = []
-        stopped: str | None = None
-        for index, path in enumerate(files, 1):
-            if not progress.next_fits():
-                stopped = (
-                    f"stopped before {path}: ${progress.spent:.4f} spent, the next file may cost about "
-                    f"${progress.dearest:.4f} and the budget is ${options.budget:.2f}"
-                )
-                break
-            with output.spinner(f"writing {path}"):
-                result, step = agent.run(file_task(options, path))
-            step.path = path
+        agent = Agent(client, output, options.max_layer)
+        try:
+            with output.spinner("planning the project"):
+                plan, step = agent.run(plan_task(options))
+        except ApiError as error:
+            if error.code not in _STOPPING_CODES:
+                raise
+            stopped = f"stopped before the plan: {_why(error)}"
+        else:
+            step.path = "(plan)"
             progress.add(step)
-            target = options.directory / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(file_content(result), encoding="utf-8")
-            written.append(path)
-            output.info(f"[{index}/{len(files)}] {path} · {step.model} ({step.tier}) · "
+            files = planned_files(list(plan.get("todos") or []))
+            if not files:
+                raise CliError("the code agent's plan names no files to create; try a more specific description")
+            output.info(f"plan: {len(files)} files · {step.model} ({step.tier}) · "
                         f"${progress.spent:.4f} of ${options.budget:.2f}")
-            if not _check_tier(step, options, output):
-                stopped = f"stopped after {path}: the gateway answered from {step.tier}, above max layer {options.max_layer}"
-                break
+            if _check_tier(step, options, output):
+                stopped = _write_files(agent, options, progress, files, written, output)
+            else:
+                stopped = f"stopped after the plan: the gateway answered from {step.tier}, above max layer {options.max_layer}"
     if output.json_mode:
         output.json({
             "directory": str(options.directory), "planned": files, "written": written,
             "steps": [vars(s) for s in progress.steps], "cost": round(progress.spent, 8),
-            "budget": options.budget, "complete": stopped is None, "stopped": stopped,
+            "budget": options.budget, "maxLayer": options.max_layer, "complete": stopped is None, "stopped": stopped,
         })
     if stopped:
         output.warn(stopped)
@@ -230,6 +231,42 @@ def create_project(args: argparse.Namespace, output: Output) -> int:
         return STOPPED_AT_LIMIT
     output.info(f"done: {len(written)} files in {options.directory} for ${progress.spent:.4f}")
     return 0
+
+
+def _write_files(agent: Agent, options: Options, progress: Progress, files: list[str], written: list[str],
+                 output: Output) -> str | None:
+    """One code-agent call per planned file; why it stopped early, or None when every file is written."""
+    for index, path in enumerate(files, 1):
+        if not progress.next_fits():
+            return (
+                f"stopped before {path}: ${progress.spent:.4f} spent, the next file may cost about "
+                f"${progress.dearest:.4f} and the budget is ${options.budget:.2f}"
+            )
+        try:
+            with output.spinner(f"writing {path}"):
+                result, step = agent.run(file_task(options, path))
+        except ApiError as error:
+            if error.code not in _STOPPING_CODES:
+                raise
+            return f"stopped before {path}: {_why(error)}"
+        step.path = path
+        progress.add(step)
+        target = options.directory / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(file_content(result), encoding="utf-8")
+        written.append(path)
+        output.info(f"[{index}/{len(files)}] {path} · {step.model} ({step.tier}) · "
+                    f"${progress.spent:.4f} of ${options.budget:.2f}")
+        if not _check_tier(step, options, output):
+            return f"stopped after {path}: the gateway answered from {step.tier}, above max layer {options.max_layer}"
+    return None
+
+
+def _why(error: ApiError) -> str:
+    if isinstance(error, EscalationRequired):
+        found = error.escalation
+        return f"the escalation to {found.tier} ({found.reason}, about ${found.estimated_cost}) was not approved"
+    return f"nothing at or below the max layer could answer ({error.message})"
 
 
 def _check_tier(step: Step, options: Options, output: Output) -> bool:

@@ -33,6 +33,7 @@ from .endpoints import (
 )
 from .errors import GatewayError
 from .logbuffer import LogBuffer
+from .logsetup import configure_logging
 from .mcp import http as mcp_http
 from .reload import ConfigWatcher
 from .runtime import Gateway
@@ -92,7 +93,9 @@ def routes() -> list[BaseRoute]:
 
 def app_from_env() -> Starlette:
     """App factory for `uvicorn --factory` workers: each worker loads the config itself."""
-    return create_app(load_config())
+    config = load_config()
+    configure_logging(config)
+    return create_app(config)
 
 
 def create_app(config: Config) -> Starlette:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -11,6 +10,7 @@ import sys
 from starlette.applications import Starlette
 
 from ..config import ConfigError, find_config_path, load_config
+from ..logsetup import configure_logging
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,10 +54,7 @@ def run(args: argparse.Namespace) -> int:
         from .mcp import serve_stdio
 
         return serve_stdio(config)
-    logging.basicConfig(
-        level=config.server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream call is noise
+    configure_logging(config)
     # uvicorn re-raises the signal that stopped it once shutdown is done; a
     # no-op handler turns that into a clean exit 0 after a graceful stop.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):

@@ -69,7 +69,7 @@ class Gateway:
     async def start(cls, config: Config) -> Gateway:
         providers = build_providers(config)
         available = await _probe(providers)
-        redis_client = aioredis.from_url(config.redis_url) if config.redis_url else None
+        redis_client = _redis_client(config.redis_url) if config.redis_url else None
         usage = await asyncio.to_thread(UsageLog, config) if config.usage.enabled else None
         cache = ResponseCache.build(config.cache, redis_client, config.redis_prefix)
         responses = build_response_store(config.responses, redis_client, config.redis_prefix)
@@ -178,6 +178,20 @@ class Gateway:
                 "create one with `aigw tokens create` to require tokens"
             )
         return "  auth:      gateway token required on /v1 (Authorization: Bearer or x-api-key)"
+
+
+# Connections one worker may open to Redis. A request briefly holds one per Redis
+# call (auth, rate limit, budget, cache); past the limit a call waits for a free
+# connection (up to the timeout) instead of failing, as the default pool would.
+REDIS_MAX_CONNECTIONS = 200
+REDIS_POOL_WAIT_SECONDS = 5.0
+
+
+def _redis_client(url: str) -> aioredis.Redis:
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_WAIT_SECONDS
+    )
+    return aioredis.Redis.from_pool(pool)
 
 
 def _free_models(config: Config, providers: dict[str, Provider], available: set[str]) -> OpenRouterFree | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,9 +12,10 @@ from typing import Any
 
 import openai
 import pytest
+import redis
 
 from proxy import Config, config_from_dict, create_app
-from tests.fakes import FakeUpstream, ServerThread, fake_anthropic, fake_openai
+from tests.fakes import FakeUpstream, ServerThread, fake_anthropic, fake_openai, free_port
 
 
 def base_config(openai_url: str, anthropic_url: str | None, data_dir: Path, **overrides: Any) -> dict[str, Any]:
@@ -50,10 +54,6 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
     """A key prefix of this test's own on the real Redis; its keys are deleted afterwards."""
-    import uuid
-
-    import redis
-
     prefix = f"aigw-test-{uuid.uuid4().hex[:12]}:"
     yield prefix
     client = redis.Redis.from_url(REDIS_URL)
@@ -63,6 +63,36 @@ def redis_prefix() -> Iterator[str]:
             client.delete(*keys)
     finally:
         client.close()
+
+
+def redis_server(port: int) -> subprocess.Popen[bytes]:
+    """A Redis of a test's own on `port` (no persistence), answering when this returns."""
+    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                "--daemonize", "no"], stdout=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while True:
+        client = redis.Redis(port=port)
+        try:
+            client.ping()
+            return process
+        except redis.ConnectionError:
+            if time.time() > deadline or process.poll() is not None:
+                process.kill()
+                raise
+            time.sleep(0.05)
+        finally:
+            client.close()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A Redis of this test's own, so the test can kill it."""
+    port = free_port()
+    process = redis_server(port)
+    yield f"redis://127.0.0.1:{port}/0", process
+    if process.poll() is None:
+        process.kill()
+    process.wait()
 
 
 @pytest.fixture

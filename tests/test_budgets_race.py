@@ -3,60 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
-from tests.conftest import REDIS_URL, assert_error_shape
-from tests.fakes import FakeUpstream, free_port
-from tests.test_serve import clean_env
+from tests.conftest import assert_error_shape
+from tests.fakes import FakeUpstream
+from tests.replicas import gateway_processes, wait_released
 
-ADMIN = "race-admin-token"
 pytestmark = pytest.mark.slow
-
-
-@contextmanager
-def gateway_processes(tmp_path: Path, config: dict[str, Any], redis_prefix: str, *, workers: int = 1,
-                      count: int = 1) -> Iterator[list[str]]:
-    """`aigw serve` processes sharing one Redis prefix, as workers or replicas would."""
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    env = clean_env(REDIS_URL=REDIS_URL, REDIS_PREFIX=redis_prefix, AIGW_ADMIN_TOKEN=ADMIN, LOG_LEVEL="warning")
-    processes, urls = [], []
-    for _ in range(count):
-        port = free_port()
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "proxy", "serve", "--port", str(port), "--workers", str(workers)],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        ))
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        for url, process in zip(urls, processes, strict=True):
-            deadline = time.time() + 60
-            while True:
-                try:
-                    if httpx.get(url + "/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert process.poll() is None, process.communicate()[0]
-                assert time.time() < deadline, "gateway did not start"
-                time.sleep(0.2)
-        yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            output, _ = process.communicate(timeout=60)
-            assert "Traceback" not in output, output
 
 
 def race_config(upstream: FakeUpstream, tmp_path: Path, **limits: Any) -> dict[str, Any]:
@@ -68,23 +26,6 @@ def race_config(upstream: FakeUpstream, tmp_path: Path, **limits: Any) -> dict[s
         "budgets": {"steer_at": None},
         "projects": {"race": limits},
     }
-
-
-def project_report(url: str, project: str) -> dict[str, Any]:
-    response = httpx.get(f"{url}/admin/projects/{project}", headers={"authorization": f"Bearer {ADMIN}"}, timeout=10)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def wait_released(url: str, project: str) -> dict[str, Any]:
-    deadline = time.time() + 30
-    while True:
-        report = project_report(url, project)
-        if report["spend"]["total"]["reserved_usd"] == 0 and report["pending_reservations"] == 0:
-            return report
-        assert time.time() < deadline, report
-        time.sleep(0.2)
 
 
 async def _fire(url: str, count: int) -> list[tuple[str, httpx.Response | None]]:
@@ -112,7 +53,8 @@ async def _fire(url: str, count: int) -> list[tuple[str, httpx.Response | None]]
 
 def test_concurrent_requests_over_four_workers_never_overspend(upstream: FakeUpstream, tmp_path: Path, redis_prefix: str) -> None:
     limit = Decimal("1.00")
-    with gateway_processes(tmp_path, race_config(upstream, tmp_path, total_usd=float(limit)), redis_prefix, workers=4) as (url,):
+    with gateway_processes(tmp_path, race_config(upstream, tmp_path, total_usd=float(limit)), redis_prefix, workers=4) as (gateway,):
+        url = gateway.url
         results = asyncio.run(_fire(url, 200))
         answered_cost = Decimal(0)
         counts = {"ok": 0, "refused": 0, "failed": 0, "dropped": 0}

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
-import redis
 
 from tests.conftest import REDIS_URL, base_config
-from tests.fakes import FakeUpstream, ServerThread, free_port
+from tests.fakes import FakeUpstream, ServerThread
 
 Start = Callable[[dict[str, Any]], ServerThread]
 HELLO = [{"role": "user", "content": "cache me"}]
@@ -156,32 +155,6 @@ def test_errors_and_broken_streams_are_not_cached(cached_gateway: ServerThread, 
         with pytest.raises(openai.APIError):
             list(client.chat.completions.create(model="cheap-mini", messages=broken, temperature=0, stream=True))
     assert len(upstream.requests) == 4
-
-
-@pytest.fixture
-def own_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A Redis of this test's own, so the test can kill it."""
-    port = free_port()
-    process = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
-                                "--daemonize", "no"], stdout=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.time() + 10
-    while True:
-        client = redis.Redis.from_url(url)
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.time() > deadline:
-                process.kill()
-                raise
-            time.sleep(0.05)
-        finally:
-            client.close()
-    yield url, process
-    if process.poll() is None:
-        process.kill()
-    process.wait()
 
 
 def test_redis_outage_mid_run_never_fails_requests(own_redis: tuple[str, subprocess.Popen[bytes]],

@@ -19,7 +19,8 @@ import yaml
 
 from tests.conftest import REDIS_URL, base_config
 from tests.fakes import FakeUpstream
-from tests.test_serve import aigw_serve, clean_env
+from tests.replicas import clean_env
+from tests.test_serve import aigw_serve
 
 
 def _wait_for(condition: Any, timeout: float = 10.0) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import REDIS_URL, assert_error_shape, base_config
 from tests.fakes import FakeUpstream, ServerThread
-from tests.test_budgets_race import gateway_processes
+from tests.replicas import gateway_processes
 
 ADMIN = "ratelimit-admin-token"
 StartGateway = Callable[[dict[str, Any]], ServerThread]
@@ -80,7 +80,8 @@ def test_token_tpm_counts_prompt_and_max_tokens(start_gateway: StartGateway, con
 def test_rate_limits_hold_across_two_gateway_processes(upstream: FakeUpstream, tmp_path: Path, redis_prefix: str) -> None:
     config = base_config(upstream.url, None, tmp_path / "data")
     config["projects"] = {"shared": {"rpm": 20}}  # one more request every 3 s after a burst of 20
-    with gateway_processes(tmp_path, config, redis_prefix, count=2) as urls:
+    with gateway_processes(tmp_path, config, redis_prefix, count=2) as replicas:
+        urls = [replica.url for replica in replicas]
 
         async def fire() -> list[int]:
             async with httpx.AsyncClient(timeout=30, headers={"x-gateway-project": "shared"}) as client:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -14,13 +13,7 @@ import httpx
 import openai
 
 from tests.fakes import fake_openai, free_port
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT")}
-    return {**keep, "PYTHONPATH": str(ROOT), **extra}
+from tests.replicas import clean_env
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import duckdb
 import httpx
 
 from tests.fakes import fake_openai, free_port
-from tests.test_serve import clean_env
+from tests.replicas import clean_env
 
 STREAMS = 50
 

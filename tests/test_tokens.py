@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import REDIS_URL, assert_error_shape, base_config
 from tests.fakes import FakeUpstream, ServerThread
-from tests.test_serve import clean_env
+from tests.replicas import clean_env
 
 ADMIN = "test-admin-token-123"
 StartGateway = Callable[[dict[str, Any]], ServerThread]

@@ -128,6 +128,8 @@ class HealthConfig(_Frozen):
     window: int = Field(20, ge=2)  # recent calls remembered per model
     min_calls: int = Field(10, ge=1)  # calls in the window before the error rate counts
     cooldown_seconds: float = Field(30.0, gt=0)  # open -> half-open (one trial call) after this
+    # With Redis: failures of all workers and replicas count towards failure_threshold within this window.
+    failure_window_seconds: float = Field(60.0, gt=0)
 
 
 class OpenRouterFreeConfig(_Frozen):

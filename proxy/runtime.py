@@ -30,6 +30,7 @@ from .response_store import ResponseStore, build_response_store
 from .routing import Router
 from .routing.escalation import ApprovalStore
 from .routing.health import HealthBoard
+from .routing.health_share import RedisHealthShare
 from .routing.openrouter_free import OpenRouterFree
 from .usage import UsageLog
 
@@ -50,7 +51,8 @@ class Gateway:
     started_at: float = field(default_factory=time.time)
     # The seed's stateful API (conversation context); built in `start`.
     conversations: ConversationStore | None = None
-    # Routing state that outlives a config reload: passive health, approval tokens, free-model list.
+    # Routing state that outlives a config reload: passive health (shared through Redis when configured),
+    # approval tokens, free-model list.
     health: HealthBoard = field(default_factory=lambda: HealthBoard(Config().routing.health))
     approvals: ApprovalStore = field(default_factory=lambda: ApprovalStore(None, "aigw:", 600.0))
     free_models: OpenRouterFree | None = None
@@ -87,6 +89,9 @@ class Gateway:
         gateway.shared_metrics = SharedMetrics(gateway.metrics, redis_client, config.redis_prefix)
         if redis_client is not None:
             gateway.background.append(asyncio.create_task(gateway.shared_metrics.publish_forever()))
+            # Circuits opened or closed on any worker or replica reach this one's board.
+            share = RedisHealthShare(health, redis_client, config.redis_prefix)
+            gateway.background.append(asyncio.create_task(share.run_forever()))
         gateway.tokens = (
             RedisTokenStore(redis_client, config.redis_prefix)
             if redis_client is not None

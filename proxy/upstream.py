@@ -146,7 +146,7 @@ async def _try_tier(gateway: Gateway, body: JSON, decision: RouteDecision,
         candidates = (decision.model, *candidates)
     last_error: GatewayError | None = None
     for model in candidates:
-        if not health.allow(model.provider, model.id):
+        if not await health.admit(model.provider, model.id):
             attempts.append(Attempt(model.id, model.provider, decision.tier, "circuit_open", model_config=model))
             continue
         provider = gateway.providers.get(model.provider)

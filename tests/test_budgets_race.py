@@ -24,6 +24,8 @@ def race_config(upstream: FakeUpstream, tmp_path: Path, **limits: Any) -> dict[s
         # $1000 per million tokens: a token costs a tenth of a cent.
         "models": [{"id": "paid", "provider": "fakeai", "tier": "L1", "price": {"input": 1000, "output": 1000}}],
         "budgets": {"steer_at": None},
+        # The deliberate 500s (all at once, over every worker) must not open the model's circuit.
+        "routing": {"health": {"failure_threshold": 1000}},
         "projects": {"race": limits},
     }
 

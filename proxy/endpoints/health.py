@@ -37,6 +37,8 @@ async def health(request: Request) -> Response:
         "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "providers": providers,
         "circuits": gateway.health.snapshot(),
+        # True while every worker and replica shares its circuits through Redis.
+        "circuitsShared": gateway.health.share is not None and gateway.health.share.available,
         "openrouterFree": gateway.free_models.status() if gateway.free_models is not None else None,
         "demo": gateway.router.demo_only,
         "config": {"source": gateway.config.source, "reloadError": watcher.last_error if watcher else None},

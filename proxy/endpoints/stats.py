@@ -16,7 +16,8 @@ async def stats(request: Request) -> Response:
     values = await gateway.shared_metrics.collect()
     providers = {name: name in gateway.available for name in gateway.providers}
     body = server_stats(values, gateway.started_at, providers)
-    # Per provider and model: circuit state, error rate, latency (this worker's passive health).
+    # Per provider and model: circuit state (shared by every worker with Redis), error rate, latency
+    # (counters of this worker).
     body["health"] = gateway.health.snapshot()
     return json_response(orjson.dumps(body))
 

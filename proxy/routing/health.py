@@ -43,6 +43,7 @@ class SharedCircuit:
     age: float  # seconds since it opened, on Redis's clock at the time of the announcement
     failures: int  # failures counted by all workers within `failure_window_seconds`
     version: int  # grows with every change; an older announcement is ignored
+    epoch: str = ""  # names the stored record: a record stored anew (Redis flushed) starts its versions again
     error: str | None = None
 
 
@@ -72,6 +73,7 @@ class Circuit:
     last_error: str | None = None
     # What the other workers said (with a `HealthShare`).
     version: int = 0
+    epoch: str = ""
     shared_failures: int = 0
     shared_opened_at: float = 0.0
 
@@ -210,9 +212,9 @@ class HealthBoard:
     def apply(self, key: str, shared: SharedCircuit) -> None:
         """Take in a change another worker (or this one, through Redis) made to a circuit."""
         circuit = self._circuit(key)
-        if shared.version <= circuit.version:
+        if shared.epoch == circuit.epoch and shared.version <= circuit.version:
             return  # already seen, or older than what this board knows
-        circuit.version = shared.version
+        circuit.version, circuit.epoch = shared.version, shared.epoch
         circuit.shared_failures = shared.failures
         # A success elsewhere (or the window moving on) also ends this worker's run of failures.
         circuit.consecutive_failures = min(circuit.consecutive_failures, shared.failures)

@@ -50,7 +50,7 @@ local rec
 if raw then
   rec = cjson.decode(raw)
 else
-  rec = {state = 'closed', openedAt = 0, failures = 0, version = 0, error = ''}
+  rec = {state = 'closed', openedAt = 0, failures = 0, version = 0, error = '', epoch = ARGV[8]}
 end
 if ARGV[2] == 'fail' then
   local window = tonumber(ARGV[5])
@@ -99,7 +99,7 @@ def parse_circuit(record: Any, age: float) -> SharedCircuit:
         raise ValueError(f"unknown circuit state {state!r}")
     return SharedCircuit(state=state, opened_at=float(record["openedAt"]), age=max(0.0, float(age)),
                          failures=int(record["failures"]), version=int(record["version"]),
-                         error=str(record.get("error") or "") or None)
+                         epoch=str(record.get("epoch") or ""), error=str(record.get("error") or "") or None)
 
 
 class RedisHealthShare:

@@ -209,6 +209,13 @@ class UsageConfig(_Frozen):
     sql_max_rows: int = Field(1000, gt=0)
     sql_timeout_seconds: float = Field(10.0, gt=0)
     sql_max_chars: int = Field(10_000, gt=0)
+    # Rows older than this many days (whole UTC days) leave the DuckDB file, so
+    # it cannot grow without bound; null keeps everything.
+    retention_days: int | None = Field(90, gt=0)
+    # Before they leave, old days are written to data_dir/usage-archive/usage-<day>.parquet
+    # (one file per day; DuckDB reads them with read_parquet). false drops them.
+    archive: bool = True
+    retention_check_seconds: float = Field(3600.0, gt=0)
 
 
 class ConversationConfig(_Frozen):

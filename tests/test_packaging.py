@@ -7,6 +7,7 @@ its packaged config, and serves /health and a proxied request.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -20,7 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*command: str | Path, cwd: Path | None = None) -> str:
-    result = subprocess.run([str(c) for c in command], cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
+    # Without PYTHONPATH: a source checkout on it (with its egg-info) would make pip
+    # think the package is installed already and skip it.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([str(c) for c in command], cwd=cwd, capture_output=True, text=True, timeout=600,
+                            check=False, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 

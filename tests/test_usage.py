@@ -188,7 +188,13 @@ def test_gateways_sharing_redis_write_one_log(redis_prefix: str, start_gateway: 
     # Separate data dirs, as on two hosts: the rows land in the ingester's file either way.
     first = start_gateway(config(upstream, tmp_path / "a", redis_url=REDIS_URL, redis_prefix=redis_prefix))
     second = start_gateway(config(upstream, tmp_path / "b", redis_url=REDIS_URL, redis_prefix=redis_prefix))
-    leaders = [httpx.get(s.url + "/health").json()["usage"]["ingester"] for s in (first, second)]
+    # Election is asynchronous (the winner starts its writer process first): wait for it.
+    deadline = time.monotonic() + 20
+    while True:
+        leaders = [httpx.get(s.url + "/health").json()["usage"]["ingester"] for s in (first, second)]
+        if sorted(leaders) == [False, True] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert sorted(leaders) == [False, True]
     ids: list[str] = []
     lock = threading.Lock()

@@ -23,8 +23,8 @@ import orjson
 
 from ..config import Config, ConfigError, load_config
 from ..errors import GatewayError
-from ..usage import QueryResult, SqlLimits, check_sql
-from ..usage.sql import run_query
+from ..usage import QueryResult, SqlLimits
+from ..usage.sql import check_sql, run_query
 
 FORMATS = ("table", "csv", "json")
 

@@ -1,6 +1,6 @@
-"""The usage log: schema migrations, the spool, the DuckDB store, the Redis ingester, SQL."""
+"""The usage log: schema migrations, the spool, the DuckDB writer process, the Redis ingester, SQL."""
 
 from .log import UsageLog
-from .sql import QueryResult, SqlLimits, check_sql
+from .results import QueryResult, SqlLimits
 
-__all__ = ["QueryResult", "SqlLimits", "UsageLog", "check_sql"]
+__all__ = ["QueryResult", "SqlLimits", "UsageLog"]

@@ -24,15 +24,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import orjson
 import redis
 from redis.exceptions import RedisError, ResponseError
 
 from ..errors import GatewayError
 from ..types import JSON
-from .sql import QueryResult, SqlLimits, run_query
-from .store import UsageStore
+from .results import QueryResult, SqlLimits
+from .writer import Retention, WriterProcess, WriterUnavailable
 
 log = logging.getLogger("proxy.usage")
 
@@ -69,15 +68,16 @@ class StreamPublisher:
 
 class Ingester:
     def __init__(self, client: redis.Redis, keys: StreamKeys, path: Path, *, lock_seconds: float,
-                 batch_size: int, limits: SqlLimits) -> None:
+                 batch_size: int, limits: SqlLimits, retention: Retention) -> None:
         self.client = client
         self.keys = keys
         self.path = path
         self.lock_ms = int(lock_seconds * 1000)
         self.batch_size = batch_size
         self.limits = limits
+        self.retention = retention
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.store: UsageStore | None = None
+        self.store: WriterProcess | None = None
         self.healthy = True
         self._renewed = 0.0
         self._stop = threading.Event()
@@ -97,8 +97,8 @@ class Ingester:
         if not self.client.set(self.keys.lock, self.consumer, nx=True, px=self.lock_ms):
             return False
         try:
-            store = UsageStore(self.path)
-        except duckdb.Error as error:  # still held by a process that has not let go yet
+            store = WriterProcess(self.path, self.limits, self.retention)
+        except WriterUnavailable as error:  # still held by a process that has not let go yet
             log.info("usage: ingester lock taken but %s is busy (%s); retrying", self.path, error)
             self.client.eval(_RELEASE, 1, self.keys.lock, self.consumer)
             return False
@@ -177,7 +177,7 @@ class Ingester:
                         self._reclaim()  # entries read before the error are still pending here
                     self._read(block_ms=200)
                 self.healthy = True
-            except (RedisError, OSError, duckdb.Error) as error:
+            except (RedisError, OSError, WriterUnavailable) as error:
                 if self.healthy:
                     log.warning("usage: ingester error (%s); retrying", error)
                 self.healthy = False
@@ -213,8 +213,12 @@ class Ingester:
             if self.store is None:
                 raise GatewayError("this process no longer writes the usage log", code="not_ingester",
                                    status_code=503)
-            cursor = self.store.cursor()
-        return run_query(cursor, sql, self.limits)
+            store = self.store
+        try:
+            return store.query(sql)
+        except WriterUnavailable:
+            raise GatewayError("this process no longer writes the usage log", code="not_ingester",
+                               status_code=503) from None
 
     # -- shutdown ----------------------------------------------------------------
 
@@ -235,6 +239,6 @@ class Ingester:
                 time.sleep(0.05)
             else:
                 log.warning("usage: events remain in %s; the next ingester will write them", self.keys.events)
-        except (RedisError, OSError, duckdb.Error) as error:
+        except (RedisError, OSError, WriterUnavailable) as error:
             log.warning("usage: could not finish ingesting on shutdown (%s); events stay in Redis", error)
         self._step_down(release=True)

@@ -22,9 +22,10 @@ from ..config import Config
 from ..errors import GatewayError, ServiceUnavailable
 from ..types import UsageEvent
 from .ingest import Ingester, StreamKeys, StreamPublisher
+from .records import event_record
+from .results import QueryResult, SqlLimits, precheck_sql
 from .spool import Spool
-from .sql import QueryResult, SqlLimits, check_sql, run_query
-from .store import UsageStore, event_record
+from .writer import Retention, WriterProcess, WriterUnavailable
 
 
 class UsageLog:
@@ -34,7 +35,9 @@ class UsageLog:
         self.path = data_dir / "usage.duckdb"
         self.limits = SqlLimits(usage.sql_max_rows, usage.sql_timeout_seconds, usage.sql_max_chars)
         self.keys = StreamKeys(config.redis_prefix)
-        self.store: UsageStore | None = None
+        retention = Retention(usage.retention_days, data_dir / "usage-archive" if usage.archive else None,
+                              usage.retention_check_seconds)
+        self.store: WriterProcess | None = None
         self.ingester: Ingester | None = None
         self.publisher: StreamPublisher | None = None
         self._redis: redis.Redis | None = None
@@ -45,9 +48,9 @@ class UsageLog:
             self.publisher = StreamPublisher(self._redis, self.keys)
             self.spool = Spool(self.publisher, data_dir / "usage-spill", name="stream", **options)  # type: ignore[arg-type]
             self.ingester = Ingester(self._redis, self.keys, self.path, lock_seconds=usage.ingester_lock_seconds,
-                                     batch_size=usage.batch_size, limits=self.limits)
+                                     batch_size=usage.batch_size, limits=self.limits, retention=retention)
         else:
-            self.store = UsageStore(self.path)
+            self.store = WriterProcess(self.path, self.limits, retention)
             self.spool = Spool(self.store.insert, data_dir / "usage-spill", name="direct", **options)  # type: ignore[arg-type]
 
     @property
@@ -67,13 +70,21 @@ class UsageLog:
             "ingester": self.ingester is None or self.ingester.leading,
             "backlog": self.spool.backlog,
             "spilled": self.spool.spilled,
+            "writer_pid": self._writer_pid(),
         }
+
+    def _writer_pid(self) -> int | None:
+        store = self.store if self.ingester is None else self.ingester.store
+        return store.pid if store is not None else None
 
     async def query(self, sql: str, client: aioredis.Redis | None) -> QueryResult:
         """Run read-only SQL here if this process holds the file, else on the ingester."""
-        check_sql(sql, self.limits)
+        precheck_sql(sql, self.limits)
         if self.store is not None:
-            return await asyncio.to_thread(run_query, self.store.cursor(), sql, self.limits)
+            try:
+                return await asyncio.to_thread(self.store.query, sql)
+            except WriterUnavailable as error:
+                raise ServiceUnavailable(str(error), code="usage_unavailable") from None
         assert self.ingester is not None
         if self.ingester.leading:
             try:
@@ -100,8 +111,7 @@ class UsageLog:
             shape = answer["error"]
             raise GatewayError(shape["message"], code=shape.get("code"), param=shape.get("param"),
                                error_type=shape.get("type"), status_code=int(answer.get("status", 500)))
-        result = answer["result"]
-        return QueryResult(result["columns"], result["rows"], bool(result["truncated"]))
+        return QueryResult.from_json(answer["result"])
 
     def close(self) -> None:
         """Flush everything (SIGTERM path): the spool to its sink, then the stream to DuckDB."""

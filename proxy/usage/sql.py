@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import duckdb
 
 from ..errors import InvalidRequest
+from .results import QueryResult, SqlLimits, precheck_sql
 
 # Statements that only read. Everything else (INSERT, COPY, ATTACH, SET, PRAGMA,
 # CREATE, EXPORT, LOAD, CALL, ...) is refused.
@@ -30,31 +30,9 @@ _FORBIDDEN = re.compile(
 _STRING = re.compile(r"'(?:[^']|'')*'")
 
 
-@dataclass(frozen=True, slots=True)
-class SqlLimits:
-    max_rows: int = 1000
-    timeout_seconds: float = 10.0
-    max_chars: int = 10_000
-
-
-@dataclass(slots=True)
-class QueryResult:
-    columns: list[str]
-    rows: list[list[Any]] = field(default_factory=list)
-    truncated: bool = False
-
-    def as_json(self) -> dict[str, Any]:
-        return {"columns": self.columns, "rows": self.rows, "row_count": len(self.rows), "truncated": self.truncated}
-
-
 def check_sql(sql: str, limits: SqlLimits) -> str:
     """The one statement to run, or `InvalidRequest` saying why not."""
-    if not isinstance(sql, str) or not sql.strip():
-        raise InvalidRequest("send the query as a non-empty string in 'sql'", param="sql", code="invalid_sql")
-    if len(sql) > limits.max_chars:
-        raise InvalidRequest(
-            f"the query is {len(sql)} characters; the limit is {limits.max_chars}", param="sql", code="query_too_long"
-        )
+    sql = precheck_sql(sql, limits)
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as error:

@@ -9,22 +9,21 @@ can reach nothing but this database.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+import os
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from ..types import JSON, UsageEvent
+from ..types import JSON
+from .records import COLUMNS, FIELDS, event_record  # noqa: F401 - event_record: the store's input form
 from .schema import migrate
 
 log = logging.getLogger("proxy.usage")
 
-FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(UsageEvent))
-COLUMNS: tuple[str, ...] = tuple("ts" if name == "started_at" else name for name in FIELDS)
 
 # Rows arrive as one list per column and are unnested into a staging table: one
 # statement per batch (executemany costs milliseconds per row in DuckDB). The
@@ -42,11 +41,6 @@ _MERGE = """
 """
 
 
-def event_record(event: UsageEvent) -> JSON:
-    """An event as plain JSON-able values (for Redis, spill files and the store)."""
-    return {name: getattr(event, name) for name in FIELDS}
-
-
 def _columns(records: list[JSON]) -> list[list[Any]]:
     columns: list[list[Any]] = []
     for name in FIELDS:
@@ -57,6 +51,10 @@ def _columns(records: list[JSON]) -> list[list[Any]]:
         else:
             columns.append([r.get(name) for r in records])
     return columns
+
+
+def _quote(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 class UsageStore:
@@ -88,6 +86,63 @@ class UsageStore:
             added = self._count() - before
         self.written += added
         return added
+
+    def prune(self, days: int, archive_dir: Path | None) -> JSON:
+        """Move whole UTC days older than `days` out of the log: to Parquet when `archive_dir` is set.
+
+        A day is archived before it is deleted. When its file already exists (a
+        run that archived but did not delete, or late rows) the file is merged,
+        keyed on (request_id, ts) like inserts, so no run loses or doubles a row.
+        """
+        cutoff = datetime.combine(datetime.now(UTC).date() - timedelta(days=days), datetime.min.time(), UTC)
+        cursor = self._db.cursor()
+        days_found = [row[0] for row in cursor.execute(
+            "SELECT DISTINCT CAST(timezone('UTC', ts) AS DATE) AS day FROM usage WHERE ts < ? ORDER BY day",
+            [cutoff]).fetchall()]
+        files: list[str] = []
+        deleted = archived = 0
+        for day in days_found:
+            start = datetime.combine(day, datetime.min.time(), UTC)
+            window = [start, start + timedelta(days=1)]
+            if archive_dir is not None:
+                path, count = self._archive_day(cursor, day, window, archive_dir)
+                files.append(str(path))
+                archived += count
+            with self._lock:
+                row = self._db.execute("DELETE FROM usage WHERE ts >= ? AND ts < ? RETURNING 1", window).fetchall()
+                deleted += len(row)
+        cursor.close()
+        if deleted:
+            with self._lock:
+                self._db.execute("CHECKPOINT")
+        return {"archived": archived, "deleted": deleted, "files": files}
+
+    def _archive_day(self, cursor: duckdb.DuckDBPyConnection, day: date, window: list[datetime],
+                     archive_dir: Path) -> tuple[Path, int]:
+        # This connection may not touch files, so the rows go through a private
+        # in-memory database that may: it writes the Parquet file and nothing else.
+        rows = cursor.execute(f"SELECT {', '.join(COLUMNS)} FROM usage WHERE ts >= ? AND ts < ?", window).fetchall()
+        table_sql = cursor.execute("SELECT sql FROM duckdb_tables() WHERE table_name = 'usage'").fetchone()
+        archive_dir.mkdir(parents=True, exist_ok=True)
+        path = archive_dir / f"usage-{day.isoformat()}.parquet"
+        partial = path.with_suffix(".parquet.partial")
+        with duckdb.connect(":memory:") as scratch:
+            scratch.execute("SET TimeZone = 'UTC'")
+            scratch.execute(str(table_sql[0]) if table_sql else "")
+            if rows:
+                columns = [list(column) for column in zip(*rows, strict=True)]
+                scratch.execute(f"INSERT INTO usage ({', '.join(COLUMNS)}) "
+                                f"SELECT {', '.join(f'unnest(${i + 1})' for i in range(len(COLUMNS)))}", columns)
+            if path.exists():
+                scratch.execute(f"""
+                    INSERT INTO usage BY NAME SELECT * FROM read_parquet({_quote(path)}) a
+                    WHERE NOT EXISTS (SELECT 1 FROM usage u WHERE u.request_id = a.request_id AND u.ts = a.ts)
+                """)
+            count = scratch.execute("SELECT count(*) FROM usage").fetchone()
+            scratch.execute(f"COPY (SELECT * FROM usage ORDER BY ts) TO {_quote(partial)} "
+                            "(FORMAT parquet, COMPRESSION zstd)")
+        os.replace(partial, path)
+        return path, int(count[0]) if count else 0
 
     def _count(self) -> int:
         row = self._db.execute("SELECT count(*) FROM usage").fetchone()

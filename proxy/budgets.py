@@ -16,10 +16,11 @@ Amounts are integers of nano-USD, so sums are exact.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
+import os
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -104,9 +105,16 @@ def worst_case_cost(body: JSON, models: tuple[ModelConfig, ...], reserve_max_tok
     output = int(max_out) * max(1, int(choices))
     worst = 0
     for model in models:
-        cost = Decimal(prompt) * Decimal(str(model.price.input)) + Decimal(output) * Decimal(str(model.price.output))
-        worst = max(worst, math.ceil(cost * NANO / 1_000_000))
+        per_input, per_output = _nano_per_token(model.price.input, model.price.output)
+        worst = max(worst, math.ceil(prompt * per_input + output * per_output))
     return worst
+
+
+@functools.lru_cache(maxsize=1024)
+def _nano_per_token(input_per_million: float, output_per_million: float) -> tuple[Decimal, Decimal]:
+    # Exact decimal prices converted once per price pair, not twice per model per request.
+    scale = Decimal(NANO) / 1_000_000
+    return Decimal(str(input_per_million)) * scale, Decimal(str(output_per_million)) * scale
 
 
 class Ledger(Protocol):
@@ -305,6 +313,8 @@ class Budgets:
         # Reservations waiting for their request's usage event, by request id.
         self.open: dict[str, Reservation] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
+        self._counters_day = ""
+        self._counters_cache: dict[tuple[str, float | None, float | None, float | None], list[Counter]] = {}
 
     @classmethod
     def build(cls, config: Callable[[], Config], redis: aioredis.Redis | None) -> Budgets:
@@ -330,12 +340,21 @@ class Budgets:
             return self.config.projects.get(project, Limits())
 
     def counters(self, scope: str, limits: Limits, now: datetime) -> list[Counter]:
-        result = []
-        for period in PERIODS:
-            limit = getattr(limits, _LIMIT_FIELD[period])
-            key = f"{self.prefix}{scope}:{period}:{period_key(period, now)}"
-            result.append(Counter(scope, period, key, None if limit is None else to_nano(limit)))
-        return result
+        # The same few scopes ask on every request: their counters are built once a day.
+        day = period_key("day", now)
+        if day != self._counters_day:
+            self._counters_day, self._counters_cache = day, {}
+        cache_key = (scope, limits.daily_usd, limits.monthly_usd, limits.total_usd)
+        cached = self._counters_cache.get(cache_key)
+        if cached is None:
+            cached = []
+            for period in PERIODS:
+                limit = getattr(limits, _LIMIT_FIELD[period])
+                key = f"{self.prefix}{scope}:{period}:{period_key(period, now)}"
+                cached.append(Counter(scope, period, key, None if limit is None else to_nano(limit)))
+            if len(self._counters_cache) < 10_000:
+                self._counters_cache[cache_key] = cached
+        return list(cached)
 
     async def plan(self, principal: Principal) -> Plan:
         """Read the limits and spend that apply; tighten `max_tier` by the project's and a near-limit budget."""
@@ -383,7 +402,7 @@ class Budgets:
             for tier in TIERS[TIERS.index(decision.tier) + 1 : TIERS.index(decision.ceiling) + 1]:
                 above = tuple(m for m in self.config.models if m.enabled and m.tier == tier)
                 amount += worst_case_cost(body, above, reserve_tokens) if above else 0
-        reservation = Reservation(request_id + ":" + uuid.uuid4().hex[:8], amount, plan.counters)
+        reservation = Reservation(request_id + ":" + os.urandom(4).hex(), amount, plan.counters)
         try:
             refused = await self._reserve_with_retry(reservation)
         except (RedisError, OSError) as error:

@@ -11,6 +11,7 @@ either endpoint adds up the live ones.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import os
 import time
@@ -64,37 +65,67 @@ def resident_memory_bytes() -> int:
     return 0
 
 
+class _ModelKeys:
+    """The rendered sample names of one model, built once: rendering labels per event cost more than counting."""
+
+    __slots__ = ("buckets", "inf", "sum", "count", "tokens", "cost")
+
+    def __init__(self, model: str) -> None:
+        self.buckets = tuple(sample("aigw_request_duration_seconds_bucket", model=model, le=f"{bound:g}")
+                             for bound in BUCKETS)
+        self.inf = sample("aigw_request_duration_seconds_bucket", model=model, le="+Inf")
+        self.sum = sample("aigw_request_duration_seconds_sum", model=model)
+        self.count = sample("aigw_request_duration_seconds_count", model=model)
+        self.tokens = {kind: sample("aigw_tokens_total", model=model, kind=kind) for kind in ("input", "output", "cached")}
+        self.cost = sample("aigw_cost_usd_total", model=model)
+
+
 class Metrics:
     def __init__(self) -> None:
         self.values: defaultdict[str, float] = defaultdict(float)
         self.worker = f"{os.getpid()}"
+        # Sample names by label values; label values are few (models, statuses, providers).
+        self._models: dict[str, _ModelKeys] = {}
+        self._names: dict[tuple[str, ...], str] = {}
+
+    def _name(self, *parts: str) -> str:
+        name = self._names.get(parts)
+        if name is None:
+            family, *labels = parts
+            name = self._names[parts] = sample(family, **dict(zip(labels[::2], labels[1::2], strict=True)))
+        return name
 
     def observe(self, event: UsageEvent) -> None:
         values = self.values
         model = event.routed_model or "none"
+        keys = self._models.get(model)
+        if keys is None:
+            keys = self._models[model] = _ModelKeys(model)
         cache = "hit" if event.cache_hit else "miss"
-        values[sample("aigw_requests_total", model=model, status=str(event.status), cache=cache)] += 1
+        values[self._name("aigw_requests_total", "model", model, "status", str(event.status), "cache", cache)] += 1
         seconds = event.latency_ms / 1000
-        for bound in BUCKETS:
-            if seconds <= bound:
-                values[sample("aigw_request_duration_seconds_bucket", model=model, le=f"{bound:g}")] += 1
-        values[sample("aigw_request_duration_seconds_bucket", model=model, le="+Inf")] += 1
-        values[sample("aigw_request_duration_seconds_sum", model=model)] += seconds
-        values[sample("aigw_request_duration_seconds_count", model=model)] += 1
+        # Cumulative buckets: every bound at or above the value counts it.
+        for index in range(bisect.bisect_left(BUCKETS, seconds), len(BUCKETS)):
+            values[keys.buckets[index]] += 1
+        values[keys.inf] += 1
+        values[keys.sum] += seconds
+        values[keys.count] += 1
         if event.cache_hit:
             values["aigw_cache_hits_total"] += 1
             values["aigw_cache_saved_usd_total"] += event.cache_saved_usd
         elif event.provider is not None and event.status < 400:
-            values[sample("aigw_llm_calls_total", provider=event.provider)] += 1
-        for kind, count in (("input", event.input_tokens), ("output", event.output_tokens),
-                            ("cached", event.cached_tokens)):
-            if count:
-                values[sample("aigw_tokens_total", model=model, kind=kind)] += count
+            values[self._name("aigw_llm_calls_total", "provider", event.provider)] += 1
+        if event.input_tokens:
+            values[keys.tokens["input"]] += event.input_tokens
+        if event.output_tokens:
+            values[keys.tokens["output"]] += event.output_tokens
+        if event.cached_tokens:
+            values[keys.tokens["cached"]] += event.cached_tokens
         if event.cost_usd:
-            values[sample("aigw_cost_usd_total", model=model)] += event.cost_usd
+            values[keys.cost] += event.cost_usd
         if event.provider is not None and event.status >= 400 and not event.cache_hit:
             kind = event.error_type or f"http_{event.status}"
-            values[sample("aigw_upstream_errors_total", provider=event.provider, type=kind)] += 1
+            values[self._name("aigw_upstream_errors_total", "provider", event.provider, "type", kind)] += 1
 
     def snapshot(self) -> dict[str, float]:
         values = dict(self.values)

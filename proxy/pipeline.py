@@ -9,8 +9,8 @@ response object or a `StreamRelay`; it only translates at its own edge.
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from dataclasses import dataclass, field, replace
 
 from . import crosscheck
@@ -41,7 +41,7 @@ class ChatCall:
     approval: str | None = None
     # What a higher tier receives instead of the whole request when this one escalates (see upstream.py).
     handoff: Handoff | None = None
-    request_id: str = field(default_factory=lambda: "req_" + uuid.uuid4().hex[:24])
+    request_id: str = field(default_factory=lambda: "req_" + os.urandom(12).hex())
 
 
 @dataclass

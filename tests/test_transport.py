@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from proxy.providers.transport import FastTransport
+from proxy.providers.transport import FastTransport, PreparedPost
 from tests.fakes import free_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
@@ -224,3 +224,58 @@ def test_a_large_body_streams_through_with_flow_control() -> None:
         assert total == size
 
     asyncio.run(scenario())
+
+
+def test_prepared_post_sends_what_httpx_would_and_reads_the_whole_answer() -> None:
+    """The lean non-streaming path: same headers as httpx (minus compression), pooled, errors alike."""
+    seen: list[bytes] = []
+
+    async def recorder(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
+        while (request := await read_request(reader)) is not None:
+            seen.append(request)
+            body = request.split(b"\r\n\r\n", 1)[1]
+            writer.write(json_response(b'{"echo":' + body + b"}", b"x-upstream: yes\r\n"))
+            await writer.drain()
+
+    async def main() -> None:
+        server, url, connections = await serve(recorder)
+        transport = FastTransport()
+        headers = httpx.Headers({"authorization": "Bearer sk-test", "content-type": "application/json"})
+        target = PreparedPost.build(httpx.URL(url + "/v1/chat/completions"), headers, {"read": 5, "connect": 5})
+        try:
+            first = await transport.post(target, b'{"n":1}')
+            second = await transport.post(target, b'{"n":22}')
+        finally:
+            await transport.aclose()
+            server.close()
+        assert (first.status, first.content, second.content) == (200, b'{"echo":{"n":1}}', b'{"echo":{"n":22}}')
+        assert first.header(b"x-upstream") == b"yes" and connections[0] == 1
+        head = seen[1].split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        assert head[0] == b"POST /v1/chat/completions HTTP/1.1"
+        fields = {line.split(b": ", 1)[0].lower(): line.split(b": ", 1)[1] for line in head[1:]}
+        assert fields[b"authorization"] == b"Bearer sk-test" and fields[b"content-length"] == b"8"
+        assert fields[b"accept-encoding"] == b"identity" and fields[b"host"] == url.removeprefix("http://").encode()
+
+    asyncio.run(main())
+
+
+def test_prepared_post_times_out_and_fails_like_httpx() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
+        await read_request(reader)
+        await asyncio.sleep(5)
+
+    async def main() -> None:
+        server, url, _ = await serve(silent)
+        transport = FastTransport()
+        target = PreparedPost.build(httpx.URL(url + "/x"), httpx.Headers(), {"read": 0.2, "connect": 5})
+        try:
+            with pytest.raises(httpx.ReadTimeout):
+                await transport.post(target, b"{}")
+            dead = PreparedPost.build(httpx.URL(f"http://127.0.0.1:{free_port()}/x"), httpx.Headers(), {"connect": 2})
+            with pytest.raises(httpx.ConnectError):
+                await transport.post(dead, b"{}")
+        finally:
+            await transport.aclose()
+            server.close()
+
+    asyncio.run(main())

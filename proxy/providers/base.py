@@ -8,6 +8,7 @@ chunk JSON payloads. httpx errors become gateway errors here and nowhere else.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal
@@ -18,7 +19,7 @@ import orjson
 from ..config import ProviderConfig
 from ..errors import GatewayError, InvalidRequest, UpstreamError, UpstreamUnavailable
 from ..types import JSON
-from .transport import FastTransport
+from .transport import FastTransport, PreparedPost, RawResponse
 
 
 class Provider:
@@ -38,6 +39,7 @@ class Provider:
         self._headers = {kind: _merged(self.client.headers, extra) for kind, extra in (("json", _JSON_HEADERS),
                                                                                         ("sse", _SSE_HEADERS))}
         self._extensions = {"timeout": self.client.timeout.as_dict()}
+        self._prepared_posts: dict[str, PreparedPost | None] = {}
 
     def auth_headers(self) -> dict[str, str]:
         return dict(self.config.headers)
@@ -99,13 +101,34 @@ class Provider:
                 await response.aclose()
         return response
 
+    def _prepared(self, path: str) -> PreparedPost | None:
+        if path not in self._prepared_posts:
+            url = self._fast_url(path)
+            self._prepared_posts[path] = (None if url is None or self.transport is None else
+                                          PreparedPost.build(url, self._headers["json"], self._extensions["timeout"]))
+        return self._prepared_posts[path]
+
+    async def _post_raw(self, path: str, content: bytes) -> tuple[int, bytes, httpx.Headers | RawResponse]:
+        """Status, body and headers of a non-streamed POST, on the lean path when our transport carries it."""
+        target = self._prepared(path)
+        if target is None or self.transport is None:
+            response = await self._post(path, content, "json", stream=False)
+            return response.status_code, response.content, response.headers
+        raw = await self.transport.post(target, content)
+        encoding = raw.header(b"content-encoding")
+        if encoding not in (None, b"identity"):
+            raw.content = _decompress(raw.content, encoding, self.name)
+        return raw.status, raw.content, raw
+
     async def post_json(self, path: str, body: JSON) -> JSON:
         with translate_transport_errors(self.name):
-            response = await self._post(path, orjson.dumps(body), "json", stream=False)
-        if response.status_code >= 400:
-            raise self.upstream_error(response.status_code, response.content, response.headers)
+            status, content, headers = await self._post_raw(path, orjson.dumps(body))
+        if status >= 400:
+            if isinstance(headers, RawResponse):
+                headers = httpx.Headers(headers.headers)
+            raise self.upstream_error(status, content, headers)
         try:
-            parsed = orjson.loads(response.content)
+            parsed = orjson.loads(content)
         except orjson.JSONDecodeError:
             raise UpstreamError(
                 f"{self.name} answered with a body that is not JSON",
@@ -215,3 +238,17 @@ async def iter_sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
                 yield line[5:].lstrip(b" ")
     if buffer.startswith(b"data:"):
         yield buffer[5:].strip()
+
+
+def _decompress(content: bytes, encoding: bytes, provider: str) -> bytes:
+    """We ask for identity; an upstream that compresses anyway gets gzip/deflate undone, else a clear 502."""
+    name = encoding.strip().lower()
+    try:
+        if name in (b"gzip", b"x-gzip"):
+            return zlib.decompress(content, 16 + zlib.MAX_WBITS)
+        if name == b"deflate":
+            return zlib.decompress(content)
+    except zlib.error:
+        pass
+    raise UpstreamError(f"{provider} answered with a body in an encoding the gateway cannot read ({name.decode()!r})",
+                        status_code=502, provider=provider, code="upstream_bad_response")

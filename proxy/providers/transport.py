@@ -21,6 +21,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import certifi
@@ -202,6 +203,42 @@ class _ResponseStream(httpx.AsyncByteStream):
             connection.close()
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedPost:
+    """A POST target with its request head built once: all but the Content-Length value."""
+
+    origin: Origin
+    head: bytes  # "POST /path HTTP/1.1\r\n...headers...Content-Length: "
+    timeouts: dict[str, Any]
+
+    @classmethod
+    def build(cls, url: httpx.URL, headers: httpx.Headers, timeouts: dict[str, Any]) -> PreparedPost:
+        scheme = url.scheme
+        if scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}")
+        origin: Origin = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
+        # What httpx would send, minus compression: the whole body is read here,
+        # so there is nothing to gain from gzip on the gateway's side of the call.
+        lines = [b"POST " + url.raw_path + b" HTTP/1.1", b"Host: " + url.netloc]
+        skip = {b"host", b"content-length", b"transfer-encoding", b"accept-encoding"}
+        lines += [name + b": " + value for name, value in headers.raw if name.lower() not in skip]
+        lines += [b"Accept-Encoding: identity", b"Content-Length: "]
+        return cls(origin, b"\r\n".join(lines), timeouts)
+
+
+@dataclass(slots=True)
+class RawResponse:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    content: bytes
+
+    def header(self, name: bytes) -> bytes | None:
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+
 class FastTransport(httpx.AsyncBaseTransport):
     """Keep-alive HTTP/1.1 with a LIFO pool of idle connections per origin."""
 
@@ -275,8 +312,18 @@ class FastTransport(httpx.AsyncBaseTransport):
             + [name + b": " + value + b"\r\n" for name, value in request.headers.raw]
             + [b"\r\n"]
         )
-        is_head = request.method == "HEAD"
+        connection = await self._exchange(origin, head, body, request.method == "HEAD", timeouts)
+        stream = _ResponseStream(self, origin, connection, timeouts.get("read"))
+        return httpx.Response(
+            connection.status,
+            headers=connection.headers,
+            stream=stream,
+            extensions={"http_version": b"HTTP/1.1"},
+        )
 
+    async def _exchange(self, origin: Origin, head: bytes, body: bytes, is_head: bool,
+                        timeouts: dict[str, Any]) -> _Connection:
+        """Send one request on a pooled (or new) connection; return it once the response headers are in."""
         connection = self._take_idle(origin)
         reused = connection is not None
         while True:
@@ -302,15 +349,36 @@ class FastTransport(httpx.AsyncBaseTransport):
             except BaseException:
                 connection.close()
                 raise
-            break
+            return connection
 
-        stream = _ResponseStream(self, origin, connection, timeouts.get("read"))
-        return httpx.Response(
-            connection.status,
-            headers=connection.headers,
-            stream=stream,
-            extensions={"http_version": b"HTTP/1.1"},
-        )
+    async def post(self, target: PreparedPost, body: bytes) -> RawResponse:
+        """POST and read the whole answer without building httpx models.
+
+        The non-streaming chat call is the gateway's hottest upstream request, and
+        httpx's Request/Response/Headers objects were about a sixth of its CPU.
+        Errors are httpx's exception types, as with `handle_async_request`.
+        """
+        head = target.head + str(len(body)).encode("ascii") + b"\r\n\r\n"
+        connection = await self._exchange(target.origin, head, body, False, target.timeouts)
+        try:
+            while not connection.complete:
+                if connection.error is not None:
+                    raise connection.error
+                await connection.wait(target.timeouts.get("read"))
+            if connection.error is not None:
+                raise connection.error
+        except BaseException:
+            connection.close()
+            raise
+        content = b"".join(connection.chunks)
+        connection.chunks.clear()
+        connection.buffered = 0
+        status, headers = connection.status, connection.headers
+        if connection.keep_alive:
+            self.release(target.origin, connection)
+        else:
+            connection.close()
+        return RawResponse(status, headers, content)
 
     async def aclose(self) -> None:
         for idle in self._idle.values():

@@ -69,16 +69,17 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 
 
 # Each endpoint module lists its own routes; adding a family is one line here.
+# Starlette tries routes in order, one regex each: the client endpoints come first.
 ENDPOINT_MODULES = (
-    admin,
     chat,
+    messages,
+    responses,
     models,
     passthrough,
     health,
-    messages,
+    admin,
     settings,
     seed,
-    responses,
     mcp_http,
     sql,
     stats,

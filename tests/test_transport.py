@@ -279,3 +279,35 @@ def test_prepared_post_times_out_and_fails_like_httpx() -> None:
             server.close()
 
     asyncio.run(main())
+
+
+def test_a_compressing_upstream_is_decoded_on_both_lean_paths() -> None:
+    """We ask for identity; gzip sent anyway is undone, an unknown encoding is a DecodingError."""
+    import gzip
+
+    async def gzipper(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
+        while (request := await read_request(reader)) is not None:
+            body = gzip.compress(b'{"zipped":true}') if b"/gz" in request else b"???"
+            encoding = b"gzip" if b"/gz" in request else b"br"
+            writer.write(json_response(body, b"content-encoding: " + encoding + b"\r\n"))
+            await writer.drain()
+
+    async def main() -> None:
+        server, url, _ = await serve(gzipper)
+        transport = FastTransport()
+        timeouts = {"read": 5, "connect": 5}
+        try:
+            zipped = PreparedPost.build(httpx.URL(url + "/gz"), httpx.Headers(), timeouts)
+            assert (await transport.post(zipped, b"{}")).content == b'{"zipped":true}'
+            stream = await transport.open(zipped, b"{}")
+            try:
+                assert await stream.aread() == b'{"zipped":true}'
+            finally:
+                await stream.aclose()
+            with pytest.raises(httpx.DecodingError):
+                await transport.post(PreparedPost.build(httpx.URL(url + "/br"), httpx.Headers(), timeouts), b"{}")
+        finally:
+            await transport.aclose()
+            server.close()
+
+    asyncio.run(main())

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ..auth import authenticate
 from ..cache import client_directive
+from ..eventstream import EventStream
 from ..pipeline import ChatCall, run_chat
 from ..requests import check_chat, read_json
 from ..runtime import Gateway
@@ -39,9 +40,7 @@ async def chat_completions(request: Request) -> Response:
     )
     outcome = await run_chat(gateway, body, call)
     if outcome.stream is not None:
-        return StreamingResponse(
-            coalesce(outcome.stream), media_type="text/event-stream", headers={**SSE_HEADERS, **outcome.headers}
-        )
+        return EventStream(coalesce(outcome.stream), headers={**SSE_HEADERS, **outcome.headers})
     return json_response(orjson.dumps(outcome.response), headers=outcome.headers)
 
 

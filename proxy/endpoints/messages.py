@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ..auth import authenticate
@@ -21,6 +21,7 @@ from ..cache import client_directive
 from ..dialects import anthropic as dialect
 from ..dialects.frames import translate_stream
 from ..errors import GatewayError, anthropic_error_json
+from ..eventstream import EventStream
 from ..pipeline import ChatCall, run_chat
 from ..requests import read_json
 from ..routing.router import VIRTUAL_MODELS
@@ -88,9 +89,8 @@ async def messages(request: Request) -> Response:
     if outcome.stream is not None:
         input_tokens = estimate_messages_tokens(chat["messages"], chat.get("tools"))
         events = dialect.MessageEvents(message_id=message_id, model=outcome.decision.model.id, input_tokens=input_tokens)
-        return StreamingResponse(
+        return EventStream(
             _stream(outcome.stream, events, outcome.decision.provider),
-            media_type="text/event-stream",
             headers={**SSE_HEADERS, **headers},
         )
     assert outcome.response is not None

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ..auth import authenticate
@@ -21,6 +21,7 @@ from ..cache import client_directive
 from ..dialects import responses as dialect
 from ..dialects.frames import translate_stream
 from ..errors import InvalidRequest, NotFound
+from ..eventstream import EventStream
 from ..pipeline import ChatCall, run_chat
 from ..requests import read_json
 from ..response_store import ResponseStore
@@ -72,9 +73,8 @@ async def create_response(request: Request) -> Response:
 
     if outcome.stream is not None:
         events = dialect.ResponseEvents(response, input_tokens=estimate_messages_tokens(chat["messages"], chat.get("tools")))
-        return StreamingResponse(
+        return EventStream(
             _stream(outcome.stream, events, store, record, outcome.decision.provider),
-            media_type="text/event-stream",
             headers={**SSE_HEADERS, **outcome.headers},
         )
     assert outcome.response is not None

@@ -8,10 +8,9 @@ chunk JSON payloads. httpx errors become gateway errors here and nowhere else.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Literal
+from typing import Literal, Protocol
 
 import httpx
 import orjson
@@ -39,7 +38,7 @@ class Provider:
         self._headers = {kind: _merged(self.client.headers, extra) for kind, extra in (("json", _JSON_HEADERS),
                                                                                         ("sse", _SSE_HEADERS))}
         self._extensions = {"timeout": self.client.timeout.as_dict()}
-        self._prepared_posts: dict[str, PreparedPost | None] = {}
+        self._prepared_posts: dict[tuple[str, str], PreparedPost | None] = {}
 
     def auth_headers(self) -> dict[str, str]:
         return dict(self.config.headers)
@@ -101,12 +100,13 @@ class Provider:
                 await response.aclose()
         return response
 
-    def _prepared(self, path: str) -> PreparedPost | None:
-        if path not in self._prepared_posts:
+    def _prepared(self, path: str, kind: Literal["json", "sse"] = "json") -> PreparedPost | None:
+        key = (path, kind)
+        if key not in self._prepared_posts:
             url = self._fast_url(path)
-            self._prepared_posts[path] = (None if url is None or self.transport is None else
-                                          PreparedPost.build(url, self._headers["json"], self._extensions["timeout"]))
-        return self._prepared_posts[path]
+            self._prepared_posts[key] = (None if url is None or self.transport is None else
+                                         PreparedPost.build(url, self._headers[kind], self._extensions["timeout"]))
+        return self._prepared_posts[key]
 
     async def _post_raw(self, path: str, content: bytes) -> tuple[int, bytes, httpx.Headers | RawResponse]:
         """Status, body and headers of a non-streamed POST, on the lean path when our transport carries it."""
@@ -115,9 +115,6 @@ class Provider:
             response = await self._post(path, content, "json", stream=False)
             return response.status_code, response.content, response.headers
         raw = await self.transport.post(target, content)
-        encoding = raw.header(b"content-encoding")
-        if encoding not in (None, b"identity"):
-            raw.content = _decompress(raw.content, encoding, self.name)
         return raw.status, raw.content, raw
 
     async def post_json(self, path: str, body: JSON) -> JSON:
@@ -141,17 +138,26 @@ class Provider:
         return parsed
 
     @asynccontextmanager
-    async def open_stream(self, path: str, body: JSON) -> AsyncIterator[httpx.Response]:
+    async def open_stream(self, path: str, body: JSON) -> AsyncIterator[ByteSource]:
+        target = self._prepared(path, "sse")
+        headers: httpx.Headers | None
         with translate_transport_errors(self.name):
-            response = await self._post(path, orjson.dumps(body), "sse", stream=True)
+            if target is None or self.transport is None:
+                response = await self._post(path, orjson.dumps(body), "sse", stream=True)
+                stream: ByteSource = response
+                status, headers = response.status_code, response.headers
+            else:
+                raw = await self.transport.open(target, orjson.dumps(body))
+                stream, status, headers = raw, raw.status, httpx.Headers(raw.headers) if raw.status >= 400 else None
         try:
-            if response.status_code >= 400:
+            if status >= 400:
                 with translate_transport_errors(self.name):
-                    content = await response.aread()
-                raise self.upstream_error(response.status_code, content, response.headers)
-            yield response
+                    content = await stream.aread()
+                assert headers is not None
+                raise self.upstream_error(status, content, headers)
+            yield stream
         finally:
-            await response.aclose()
+            await stream.aclose()
 
     def upstream_error(self, status: int, content: bytes, headers: httpx.Headers) -> UpstreamError:
         message, code = _error_message(content)
@@ -220,7 +226,17 @@ class translate_transport_errors:
         return False
 
 
-async def iter_sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
+class ByteSource(Protocol):
+    """A response body read as it arrives: an `httpx.Response` or our transport's `RawStream`."""
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]: ...
+
+    async def aread(self) -> bytes: ...
+
+    async def aclose(self) -> None: ...
+
+
+async def iter_sse_data(response: ByteSource) -> AsyncIterator[bytes]:
     """Yield the `data:` payload of each server-sent event as it arrives.
 
     Splitting bytes ourselves avoids decoding and re-encoding every line.
@@ -239,16 +255,3 @@ async def iter_sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
     if buffer.startswith(b"data:"):
         yield buffer[5:].strip()
 
-
-def _decompress(content: bytes, encoding: bytes, provider: str) -> bytes:
-    """We ask for identity; an upstream that compresses anyway gets gzip/deflate undone, else a clear 502."""
-    name = encoding.strip().lower()
-    try:
-        if name in (b"gzip", b"x-gzip"):
-            return zlib.decompress(content, 16 + zlib.MAX_WBITS)
-        if name == b"deflate":
-            return zlib.decompress(content)
-    except zlib.error:
-        pass
-    raise UpstreamError(f"{provider} answered with a body in an encoding the gateway cannot read ({name.decode()!r})",
-                        status_code=502, provider=provider, code="upstream_bad_response")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+import zlib
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -239,6 +240,43 @@ class RawResponse:
         return None
 
 
+class RawStream:
+    """A streamed answer without httpx models: status, header list, and the body as it arrives."""
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: _ResponseStream) -> None:
+        self.status = status
+        self.headers = headers
+        self._body = body
+        encoding = RawResponse(status, headers, b"").header(b"content-encoding")
+        self._decoder = None if encoding in (None, b"identity") else _decoder(encoding)
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        async for chunk in self._body:
+            if self._decoder is None:
+                yield chunk
+                continue
+            try:
+                yield self._decoder.decompress(chunk)
+            except zlib.error as error:
+                raise httpx.DecodingError(f"the upstream's compressed stream is corrupt: {error}") from None
+
+    async def aread(self) -> bytes:
+        return b"".join([chunk async for chunk in self.aiter_bytes()])
+
+    async def aclose(self) -> None:
+        await self._body.aclose()
+
+
+def _decoder(encoding: bytes) -> Any:
+    """We ask for identity; an upstream that compresses anyway is undone for gzip and deflate."""
+    name = encoding.strip().lower()
+    if name in (b"gzip", b"x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if name == b"deflate":
+        return zlib.decompressobj()
+    raise httpx.DecodingError(f"the upstream answered in an encoding the gateway cannot read ({name.decode()!r})")
+
+
 class FastTransport(httpx.AsyncBaseTransport):
     """Keep-alive HTTP/1.1 with a LIFO pool of idle connections per origin."""
 
@@ -373,12 +411,26 @@ class FastTransport(httpx.AsyncBaseTransport):
         content = b"".join(connection.chunks)
         connection.chunks.clear()
         connection.buffered = 0
-        status, headers = connection.status, connection.headers
+        answer = RawResponse(connection.status, connection.headers, content)
         if connection.keep_alive:
             self.release(target.origin, connection)
         else:
             connection.close()
-        return RawResponse(status, headers, content)
+        encoding = answer.header(b"content-encoding")
+        if encoding not in (None, b"identity"):
+            decoder = _decoder(encoding)
+            try:
+                answer.content = decoder.decompress(content) + decoder.flush()
+            except zlib.error as error:
+                raise httpx.DecodingError(f"the upstream's compressed body is corrupt: {error}") from None
+        return answer
+
+    async def open(self, target: PreparedPost, body: bytes) -> RawStream:
+        """POST and return once the response headers are in; the body is read from the stream."""
+        head = target.head + str(len(body)).encode("ascii") + b"\r\n\r\n"
+        connection = await self._exchange(target.origin, head, body, False, target.timeouts)
+        return RawStream(connection.status, connection.headers,
+                         _ResponseStream(self, target.origin, connection, target.timeouts.get("read")))
 
     async def aclose(self) -> None:
         for idle in self._idle.values():

@@ -30,6 +30,7 @@ import socket
 import subprocess
 import sys
 import threading
+import weakref
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -113,6 +114,9 @@ class WriterProcess:
             hello = {"error": f"the usage writer exited with {process.wait()}"}
         except WriterUnavailable:
             process.kill()
+            process.wait()
+            write.close()
+            read.close()
             raise
         if "error" in hello:
             write.close()
@@ -120,6 +124,9 @@ class WriterProcess:
             process.wait()
             raise WriterUnavailable(str(hello["error"]))
         self._process, self._write, self._read = process, write, read
+        # If this handle is dropped without close() (a gateway that failed to
+        # start), the child still gets EOF and is reaped, not left running.
+        self._finalizer = weakref.finalize(self, _reap, process, write, read)
 
     def _ask(self, channel: str, message: JSON) -> JSON:
         """One request and its reply; restart a dead child once and retry."""
@@ -145,15 +152,9 @@ class WriterProcess:
         raise AssertionError("unreachable")
 
     def _discard(self) -> None:
-        for connection in (self._write, self._read):
-            if connection is not None:
-                connection.close()
-        if self._process is not None:
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        if self._process is not None and self._write is not None and self._read is not None:
+            self._finalizer.detach()
+            _reap(self._process, self._write, self._read)
         self._process = self._write = self._read = None
 
     def insert(self, records: list[JSON]) -> int:
@@ -193,6 +194,17 @@ class WriterProcess:
                     pass  # already gone; nothing of ours is in flight
             self._closed = True
             self._discard()
+
+
+def _reap(process: subprocess.Popen[bytes], *connections: Connection) -> None:
+    """Close our ends (the child exits on EOF) and wait for it; kill it if it hangs."""
+    for connection in connections:
+        connection.close()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 # -- the child ----------------------------------------------------------------------

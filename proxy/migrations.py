@@ -7,10 +7,12 @@ this is the one runner they share.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import duckdb
+if TYPE_CHECKING:  # imported by whoever opens a database; gateway workers may never need DuckDB
+    import duckdb
 
-Migration = Callable[[duckdb.DuckDBPyConnection], None]
+Migration = Callable[["duckdb.DuckDBPyConnection"], None]
 
 
 class Migrations:

@@ -30,14 +30,13 @@ import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
-import duckdb
 import orjson
 import redis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ..errors import ServiceUnavailable
-from .colddb import ColdDB, Op, conversation_op, message_op, summary_op, todos_op
+from .colddb import ColdDB, ColdStoreBusy, ColdStoreError, Op, conversation_op, message_op, summary_op, todos_op
 from .model import Conversation, Message, Summary, Todo, decode, encode
 
 log = logging.getLogger("proxy.conversations")
@@ -141,7 +140,9 @@ class _Queued:
 class LocalCold(_Queued):
     def __init__(self, path: Path, *, batch_size: int = 500, flush_interval: float = 0.2) -> None:
         super().__init__()
-        self.db = ColdDB(path)
+        self.path = path
+        self._db: ColdDB | None = None  # opened on first use: most gateways never store a conversation
+        self._open_lock = threading.Lock()
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self._thread = threading.Thread(target=self._run, name="conversations-writer", daemon=True)
@@ -151,9 +152,10 @@ class LocalCold(_Queued):
         while True:
             ops, barriers, stop = self._take(self.batch_size, self.flush_interval)
             try:
-                self.db.write(ops)
+                if ops:
+                    self.db.write(ops)
                 self.healthy = True
-            except duckdb.Error:
+            except ColdStoreError:
                 self.healthy = False
                 log.exception("conversation batch of %d writes could not be stored", len(ops))
             self._stored(ops)
@@ -166,10 +168,18 @@ class LocalCold(_Queued):
         await self.settle(conversation_id)
         return await asyncio.to_thread(self.db.load, conversation_id)
 
+    @property
+    def db(self) -> ColdDB:
+        with self._open_lock:
+            if self._db is None:
+                self._db = ColdDB(self.path)
+            return self._db
+
     def close(self) -> None:
         self._queue.put(_STOP)
         self._thread.join()
-        self.db.close()
+        if self._db is not None:
+            self._db.close()
 
 
 class SharedCold(_Queued):
@@ -212,7 +222,7 @@ class SharedCold(_Queued):
                     with self._db_lock:
                         self._apply()
                     self.healthy = True
-                except (RedisError, OSError, duckdb.Error):
+                except (RedisError, OSError, ColdStoreError):
                     if self.healthy:
                         log.warning("conversation store owner hit an error; retrying", exc_info=True)
                     self.healthy = False
@@ -224,7 +234,7 @@ class SharedCold(_Queued):
             try:
                 while self._apply():
                     pass
-            except (RedisError, OSError, duckdb.Error):
+            except (RedisError, OSError, ColdStoreError):
                 log.warning("conversation writes left in Redis for the next owner", exc_info=True)
             self.db.close()
             self.db = None
@@ -233,7 +243,7 @@ class SharedCold(_Queued):
         self._tried_at = time.monotonic()
         try:
             self.db = ColdDB(self.path)
-        except duckdb.IOException:
+        except ColdStoreBusy:
             return  # another process holds the file; it applies what we send
         log.info("this process owns %s", self.path)
 
@@ -252,7 +262,7 @@ class SharedCold(_Queued):
                 self.healthy = True
                 self._stored(ops)
                 return
-            except (RedisError, OSError, duckdb.Error):
+            except (RedisError, OSError, ColdStoreError):
                 if self.healthy:
                     log.warning("%d conversation writes could not be stored yet; retrying", len(ops), exc_info=True)
                 self.healthy = False
@@ -293,7 +303,7 @@ class SharedCold(_Queued):
                 pipe.rpush(str(body["reply"]), b"null" if found is None else encode(found))
                 pipe.expire(str(body["reply"]), 60)
                 pipe.execute()
-            except (RedisError, OSError, duckdb.Error):
+            except (RedisError, OSError, ColdStoreError):
                 log.warning("conversation store could not answer a read; retrying", exc_info=True)
                 self._closing.wait(0.5)
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import orjson
 
 from .model import Conversation, Message, Summary, Todo
 from .schema import migrate
+
+if TYPE_CHECKING:
+    import duckdb
 
 # An operation as queued (and, across workers, sent through Redis): a kind and
 # a JSON-able row whose timestamps are epoch seconds.
@@ -72,17 +74,40 @@ def _seconds(value: datetime) -> float:
     return value.timestamp()
 
 
+class ColdStoreError(Exception):
+    """DuckDB failed; the callers retry or report (they never import DuckDB themselves)."""
+
+
+class ColdStoreBusy(ColdStoreError):
+    """Another process holds the file."""
+
+
 class ColdDB:
     def __init__(self, path: Path) -> None:
+        # Imported here: a worker that never stores a conversation never loads DuckDB (~30 MiB).
+        import duckdb
+
+        self._errors: type[Exception] = duckdb.Error
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = duckdb.connect(str(path))
-        migrate(self.db)
+        try:
+            self.db: duckdb.DuckDBPyConnection = duckdb.connect(str(path))
+            migrate(self.db)
+        except duckdb.IOException as error:
+            raise ColdStoreBusy(str(error)) from error
+        except duckdb.Error as error:
+            raise ColdStoreError(str(error)) from error
 
     def write(self, ops: list[Op]) -> None:
         """Apply a batch in one transaction, in order."""
         if not ops:
             return
+        try:
+            self._write(ops)
+        except self._errors as error:
+            raise ColdStoreError(str(error)) from error
+
+    def _write(self, ops: list[Op]) -> None:
         by_kind: dict[str, list[list[Any]]] = {}
         latest: dict[str, list[Any]] = {}
         for op in ops:
@@ -105,6 +130,8 @@ class ColdDB:
         cursor = self.db.cursor()
         try:
             return cursor.execute(sql, params).fetchall()
+        except self._errors as error:
+            raise ColdStoreError(str(error)) from error
         finally:
             cursor.close()
 

@@ -7,7 +7,10 @@ history matters (summaries and TODO lists keep every version).
 
 from __future__ import annotations
 
-import duckdb
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import duckdb
 
 from ..migrations import Migrations
 

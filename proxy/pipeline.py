@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 
 from . import crosscheck
 from .auth import authorize_model
@@ -232,6 +233,10 @@ async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
     if dispatched.chunks is not None:
         client_options = body.get("stream_options") or {}
 
+        def stream_cost(relay: StreamRelay) -> tuple[Decimal, bool]:
+            usage = relay.usage or _estimate(body, relay.output_text())
+            return cost_usd(decision.model, usage), usage.estimated
+
         def on_end(relay: StreamRelay) -> None:
             usage = relay.usage or _estimate(body, relay.output_text())
             _settle(event, decision, usage)
@@ -246,7 +251,7 @@ async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
         if plan.write:
             chunks = gateway.cache.tee(plan, chunks)  # cache store: after the last chunk, before [DONE]
         relay = StreamRelay(
-            chunks, include_usage=bool(client_options.get("include_usage")), on_end=on_end
+            chunks, include_usage=bool(client_options.get("include_usage")), on_end=on_end, cost=stream_cost
         )
         try:
             await relay.prefetch()

@@ -12,16 +12,20 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
+from decimal import Decimal
 
 import orjson
 
 from .errors import GatewayError, sse_error_event
+from .pricing import format_cost
 from .types import JSON, Usage
 
 log = logging.getLogger("proxy.streaming")
 
 DONE = b"data: [DONE]\n\n"
 StreamEnd = Callable[["StreamRelay"], None]
+# The stream's cost so far (from its usage, or estimated) and whether it is an estimate.
+StreamCost = Callable[["StreamRelay"], tuple[Decimal, bool]]
 
 
 class StreamRelay:
@@ -31,10 +35,12 @@ class StreamRelay:
     with a proper HTTP status instead of a 200 followed by an error event.
     """
 
-    def __init__(self, chunks: AsyncIterator[bytes], *, include_usage: bool, on_end: StreamEnd) -> None:
+    def __init__(self, chunks: AsyncIterator[bytes], *, include_usage: bool, on_end: StreamEnd,
+                 cost: StreamCost | None = None) -> None:
         self._chunks = chunks
         self.include_usage = include_usage
         self.on_end = on_end
+        self.cost = cost
         self.started = time.perf_counter()
         self.first_chunk_at: float | None = None
         self.usage: Usage | None = None
@@ -67,7 +73,18 @@ class StreamRelay:
                 self.usage = found
                 if not parsed.get("choices") and not self.include_usage:
                     return None
+                if self.cost is not None and isinstance(parsed.get("usage"), dict):
+                    # As OpenRouter does: the usage the client asked for carries its cost in USD.
+                    parsed["usage"]["cost"] = float(self.cost(self)[0])
+                    return b"data: " + orjson.dumps(parsed) + b"\n\n"
         return b"data: " + data + b"\n\n"
+
+    def cost_comment(self) -> bytes:
+        """The stream's cost as an SSE comment: headers left before it was known, and clients skip comments."""
+        if self.cost is None:
+            return b""
+        cost, estimated = self.cost(self)
+        return b": x-gateway-cost " + format_cost(cost).encode() + (b" estimated" if estimated else b"") + b"\n\n"
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
@@ -80,7 +97,7 @@ class StreamRelay:
                     if frame is not None:
                         yield frame
             self.completed = True
-            yield DONE
+            yield self.cost_comment() + DONE
         except GatewayError as error:
             self.error = error
             log.warning("stream ended by upstream error: %s", error.message)

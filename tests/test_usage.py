@@ -77,6 +77,28 @@ def test_every_request_becomes_one_row_with_exact_cost(start_gateway: Start, ups
     assert row[12] > 0
 
 
+def test_a_stream_reports_its_cost_in_the_usage_chunk_and_a_closing_comment(
+        start_gateway: Start, upstream: FakeUpstream, tmp_path: Path) -> None:
+    """Headers leave before a stream's cost is known: it follows in the usage chunk and an SSE comment."""
+    server = start_gateway(config(upstream, tmp_path))
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+    chunks = list(client.chat.completions.create(model="cheap-mini", messages=[{"role": "user", "content": "cost?"}],
+                                                 stream=True, stream_options={"include_usage": True}))
+    usage = chunks[-1].usage
+    assert usage is not None and usage.model_extra is not None
+    expected = price(usage.prompt_tokens, usage.completion_tokens)
+    assert Decimal(str(usage.model_extra["cost"])) == expected
+    body = {"model": "cheap-mini", "stream": True, "messages": [{"role": "user", "content": "raw [[fake:no_usage]]"}]}
+    with httpx.stream("POST", server.url + "/v1/chat/completions", json=body, timeout=20) as response:
+        text = b"".join(response.iter_bytes()).decode()
+    comment = [line for line in text.splitlines() if line.startswith(": x-gateway-cost ")]
+    assert len(comment) == 1 and comment[0].endswith(" estimated") and text.rstrip().endswith("data: [DONE]")
+    assert Decimal(comment[0].split()[2]) > 0
+    wait_rows(server, 2)
+    logged = rows(server, "SELECT cost_usd FROM usage WHERE cost_estimated")
+    assert [Decimal(str(r[0])) for r in logged] == [Decimal(comment[0].split()[2])]
+
+
 def test_cost_is_estimated_and_marked_without_upstream_usage(start_gateway: Start, upstream: FakeUpstream,
                                                              tmp_path: Path) -> None:
     server = start_gateway(config(upstream, tmp_path))

@@ -36,6 +36,24 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
+# What a running process holds open or was started with: a change to these is
+# noted and reported, and applies at the next start.
+RESTART_ONLY = ("server.host", "server.port", "server.data_dir", "redis_url", "redis_prefix",
+                "usage")
+
+
+def restart_only_changes(old: Config, new: Config) -> list[str]:
+    changed = []
+    for dotted in RESTART_ONLY:
+        before: Any = old
+        after: Any = new
+        for part in dotted.split("."):
+            before, after = getattr(before, part, None), getattr(after, part, None)
+        if before != after:
+            changed.append(dotted)
+    return changed
+
+
 class ConfigWatcher:
     """Polls the config file and the Redis reload channel; applies valid changes."""
 
@@ -48,6 +66,8 @@ class ConfigWatcher:
         self.interval = interval
         self.grace = grace
         self.last_error: str | None = None
+        # Settings changed since start that this process cannot apply live (shown in /health).
+        self.restart_required: list[str] = []
         self.reloads = 0
         self._seen = _mtime(path) if path else None
         self._tasks: list[asyncio.Task[None]] = []
@@ -122,6 +142,11 @@ class ConfigWatcher:
         return config
 
     async def apply(self, config: Config) -> None:
+        pending = restart_only_changes(self.gateway.config, config)
+        if pending:
+            log.warning("config reloaded, but these settings take effect only after a restart: %s",
+                        ", ".join(pending))
+        self.restart_required = sorted(set(self.restart_required) | set(pending))
         retired = await self.gateway.reconfigure(config)
         logging.getLogger().setLevel(config.server.log_level.upper())
         self._retired.extend(retired)

@@ -69,3 +69,20 @@ def test_config_edits_apply_without_restart(tmp_path: Path, upstream: FakeUpstre
         _wait_for(lambda: httpx.get(server.url + "/health").json()["config"]["reloadError"] is None)
     finally:
         server.stop()
+
+
+def test_settings_held_since_start_are_reported_as_needing_a_restart(tmp_path: Path, upstream: FakeUpstream) -> None:
+    path = tmp_path / "config.yaml"
+    raw = base_config(upstream.url, None, tmp_path)
+    _write(path, raw)
+    server = ServerThread(create_app(load_config(path, env={}))).start()
+    try:
+        assert httpx.get(server.url + "/health").json()["config"]["restartRequired"] == []
+        raw["usage"] = {"batch_size": 7}
+        raw["models"][0]["id"] = "renamed-small"  # type: ignore[index]
+        time.sleep(1.1)
+        _write(path, raw)
+        _wait_for(lambda: _l0_model(server.url) == "renamed-small")  # the live part applied
+        assert httpx.get(server.url + "/health").json()["config"]["restartRequired"] == ["usage"]
+    finally:
+        server.stop()

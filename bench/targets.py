@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import yaml
 
@@ -74,10 +75,16 @@ class Feature:
     sse_model: str = "bench-sse"
     headers: tuple[tuple[str, str], ...] = ()
     body: dict[str, Any] = field(default_factory=dict)
+    # A gateway token created through the admin API once the gateway is up: (project, daily USD limit).
+    token: tuple[str, float] | None = None
 
 
 def _without_usage(raw: dict[str, Any], ctx: dict[str, str]) -> None:
     raw["usage"] = {"enabled": False}
+
+
+def _with_project_budget(raw: dict[str, Any], ctx: dict[str, str]) -> None:
+    raw["projects"] = {"bench": {"daily_usd": 1_000_000, "monthly_usd": 10_000_000}}
 
 
 def _with_redis(raw: dict[str, Any], ctx: dict[str, str]) -> None:
@@ -96,6 +103,9 @@ FEATURES: dict[str, Feature] = {
         Feature("cache-hit", "temperature 0 and Redis: every request after the first is a Redis cache hit",
                 config=_with_redis, body={"temperature": 0}),
         Feature("cache-hit-memory", "temperature 0, no Redis: in-process LRU cache hits", body={"temperature": 0}),
+        Feature("token", "a gateway token (hashed lookup) with a daily budget, in a project with daily and monthly "
+                "budgets: every request reserves and settles against both", config=_with_project_budget,
+                token=("bench", 1_000_000.0)),
     )
 }
 
@@ -142,10 +152,26 @@ def gateway(nginx: Nginx, feature: Feature, cpu: int | None, ctx: dict[str, str]
 
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     name = "gateway" if feature.name == "plain" else f"gateway+{feature.name}"
+    headers = feature.headers
+    if feature.token is not None:
+        try:
+            headers += (("authorization", "Bearer " + _create_token(port, *feature.token)),)
+        except httpx.HTTPError:
+            stop()
+            raise
     return Target(
         name,
-        Request(url, chat_body(feature.json_model, False, feature.body), feature.headers),
-        Request(url, chat_body(feature.sse_model, True, feature.body), feature.headers),
+        Request(url, chat_body(feature.json_model, False, feature.body), headers),
+        Request(url, chat_body(feature.sse_model, True, feature.body), headers),
         pid=process.pid,
         stop=stop,
     )
+
+
+def _create_token(port: int, project: str, daily_usd: float) -> str:
+    """A token made the way an admin makes one (POST /admin/tokens); returns its secret."""
+    response = httpx.post(f"http://127.0.0.1:{port}/admin/tokens", timeout=10,
+                          headers={"authorization": "Bearer bench-admin-token"},
+                          json={"name": "bench", "project": project, "limits": {"daily_usd": daily_usd}})
+    response.raise_for_status()
+    return str(response.json()["secret"])

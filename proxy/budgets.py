@@ -38,6 +38,7 @@ from .types import JSON, Principal, RouteDecision
 log = logging.getLogger("proxy.budgets")
 
 NANO = 1_000_000_000
+OVERRIDE_TTL = 1.0  # seconds a project's admin-set limits are reused before being read again
 PERIODS: tuple[str, ...] = ("day", "month", "total")
 _LIMIT_FIELD = {"day": "daily_usd", "month": "monthly_usd", "total": "total_usd"}
 _PERIOD_TTL = {"day": 3 * 86400, "month": 63 * 86400, "total": 0}
@@ -313,6 +314,7 @@ class Budgets:
         # Reservations waiting for their request's usage event, by request id.
         self.open: dict[str, Reservation] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
+        self._overrides: dict[str, tuple[float, Limits | None]] = {}
         self._counters_day = ""
         self._counters_cache: dict[tuple[str, float | None, float | None, float | None], list[Counter]] = {}
 
@@ -330,7 +332,28 @@ class Budgets:
 
     async def project_limits(self, project: str) -> Limits:
         configured = self.config.projects.get(project, Limits())
-        return configured.merged(await self.ledger.get_override(project))
+        return configured.merged(await self._override(project))
+
+    async def _override(self, project: str) -> Limits | None:
+        """The admin API's limits for `project`, read at most once a second.
+
+        Every request needs them; with Redis that was one more round trip per
+        request. A change made on another worker or replica is seen within
+        `OVERRIDE_TTL` seconds; on this one, at once.
+        """
+        now = time.monotonic()
+        cached = self._overrides.get(project)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        override = await self.ledger.get_override(project)
+        if len(self._overrides) >= 10_000:
+            self._overrides.clear()
+        self._overrides[project] = (now + OVERRIDE_TTL, override)
+        return override
+
+    async def set_override(self, project: str, limits: Limits | None) -> None:
+        await self.ledger.set_override(project, limits)
+        self._overrides.pop(project, None)
 
     async def _project_limits_or_configured(self, project: str) -> Limits:
         try:

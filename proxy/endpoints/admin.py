@@ -131,14 +131,14 @@ async def set_project(request: Request) -> Response:
     gateway = await admin_gateway(request)
     project = check_project(request.path_params["project"])
     limits: Limits = parse(Limits, await read_json(request, 64 * 1024))
-    await gateway.budgets.ledger.set_override(project, limits)
+    await gateway.budgets.set_override(project, limits)
     return ok(await _project_body(gateway, project))
 
 
 async def reset_project(request: Request) -> Response:
     gateway = await admin_gateway(request)
     project = check_project(request.path_params["project"])
-    await gateway.budgets.ledger.set_override(project, None)
+    await gateway.budgets.set_override(project, None)
     return ok(await _project_body(gateway, project))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -34,7 +34,7 @@ from .endpoints import (
 from .errors import GatewayError
 from .logbuffer import LogBuffer
 from .logsetup import configure_logging
-from .mcp import http as mcp_http
+from .mcp import mount as mcp_mount
 from .reload import ConfigWatcher
 from .runtime import Gateway
 
@@ -80,7 +80,7 @@ ENDPOINT_MODULES = (
     admin,
     settings,
     seed,
-    mcp_http,
+    mcp_mount,
     sql,
     stats,
     metrics,
@@ -112,13 +112,12 @@ def create_app(config: Config) -> Starlette:
         watcher = ConfigWatcher(gateway, source if source.is_file() else None)
         app.state.config_watcher = watcher
         await watcher.start()
+        mount = mcp_mount.McpMount(gateway)
+        app.state.mcp_mount = mount
         try:
-            async with AsyncExitStack() as stack:
-                if config.mcp.http_enabled:
-                    # The MCP session manager's lifespan runs inside the gateway's.
-                    app.state.mcp = await stack.enter_async_context(mcp_http.serve(gateway))
-                yield
+            yield
         finally:
+            await mount.close()
             await watcher.stop()
             await gateway.close()
             logging.getLogger().removeHandler(log_buffer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 
 from .config import ModelConfig
@@ -15,12 +16,15 @@ def cost_usd(model: ModelConfig, usage: Usage) -> Decimal:
     price = model.price
     cached = min(usage.cached_tokens, usage.input_tokens)
     cached_price = price.cached_input if price.cached_input is not None else price.input
-    total = (
-        Decimal(usage.input_tokens - cached) * Decimal(str(price.input))
-        + Decimal(cached) * Decimal(str(cached_price))
-        + Decimal(usage.output_tokens) * Decimal(str(price.output))
-    )
-    return total / _MILLION
+    per_input, per_cached, per_output = _per_token(price.input, cached_price, price.output)
+    return (usage.input_tokens - cached) * per_input + cached * per_cached + usage.output_tokens * per_output
+
+
+@functools.lru_cache(maxsize=1024)
+def _per_token(input_usd: float, cached_usd: float, output_usd: float) -> tuple[Decimal, Decimal, Decimal]:
+    # USD per token as exact decimals, converted once per price list rather than per request.
+    return (Decimal(str(input_usd)) / _MILLION, Decimal(str(cached_usd)) / _MILLION,
+            Decimal(str(output_usd)) / _MILLION)
 
 
 def format_cost(cost: Decimal) -> str:

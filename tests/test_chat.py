@@ -95,7 +95,9 @@ def test_raw_stream_is_sse_ending_with_done(gateway: ServerThread) -> None:
         assert response.headers["content-type"].startswith("text/event-stream")
         lines = [line for line in response.iter_lines() if line]
     assert lines[-1] == "data: [DONE]"
-    assert all(line.startswith("data: ") for line in lines)
+    # Events, plus the one comment (skipped by SSE clients) that carries the stream's cost.
+    assert all(line.startswith("data: ") for line in lines if not line.startswith(": x-gateway-cost "))
+    assert sum(line.startswith(": ") for line in lines) == 1 and lines[-2].startswith(": x-gateway-cost ")
 
 
 def test_tool_calls_round_trip(client: openai.OpenAI) -> None:

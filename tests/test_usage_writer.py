@@ -20,8 +20,8 @@ from proxy.usage.records import event_record
 from proxy.usage.results import SqlLimits
 from proxy.usage.store import UsageStore
 from proxy.usage.writer import Retention, WriterProcess
-from tests.test_usage import ADMIN, config, rows, wait_rows
 from tests.fakes import FakeUpstream, ServerThread
+from tests.test_usage import ADMIN, config, rows, wait_rows
 
 Start = Callable[[dict[str, Any]], ServerThread]
 

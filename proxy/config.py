@@ -198,8 +198,8 @@ class UsageConfig(_Frozen):
     """The DuckDB usage log and the read-only SQL over it."""
 
     enabled: bool = True
-    batch_size: int = Field(500, gt=0)
-    flush_interval_seconds: float = Field(0.1, gt=0)
+    batch_size: int = Field(2000, gt=0)
+    flush_interval_seconds: float = Field(0.5, gt=0)
     # Events held in memory while DuckDB (or Redis) is slow; beyond this they
     # are spilled to data_dir/usage-spill and written later, never dropped.
     max_pending: int = Field(10_000, gt=0)

@@ -52,6 +52,11 @@ class ChatOutcome:
     response: JSON | None = None
     stream: StreamRelay | None = None
 
+    @property
+    def cost(self) -> Decimal:
+        """Everything this request cost: the answer, plus answers paid for and thrown away and side calls."""
+        return Decimal(self.headers.get("x-gateway-cost-total") or self.headers.get("x-gateway-cost") or "0")
+
 
 def _event(call: ChatCall, body: JSON, decision: RouteDecision | None) -> UsageEvent:
     event = UsageEvent(
@@ -147,8 +152,10 @@ def _publish(gateway: Gateway, event: UsageEvent) -> None:
 
 
 def _note_attempts(gateway: Gateway, call: ChatCall, body: JSON, event: UsageEvent, headers: dict[str, str],
-                   dispatched: Dispatched) -> None:
-    """Headers and usage fields for the model that answered; a usage row for each answer that was paid and thrown away."""
+                   dispatched: Dispatched) -> Decimal:
+    """Headers and usage fields for the model that answered; a usage row for each answer that was paid and
+    thrown away. Returns what those thrown-away answers cost."""
+    thrown_away = Decimal(0)
     decision = dispatched.decision
     headers.update(decision.headers())
     event.routed_model, event.provider, event.tier = decision.model.id, decision.provider, decision.tier
@@ -167,13 +174,17 @@ def _note_attempts(gateway: Gateway, call: ChatCall, body: JSON, event: UsageEve
         rejected.error_type = f"rejected_{attempt.outcome}"
         rejected.route_reasons = [f"attempt:{attempt.outcome}"]
         rejected.input_tokens, rejected.output_tokens = attempt.usage.input_tokens, attempt.usage.output_tokens
-        rejected.cost_usd = float(cost_usd(attempt.model_config, attempt.usage))
+        cost = cost_usd(attempt.model_config, attempt.usage)
+        rejected.cost_usd = float(cost)
+        thrown_away += cost
         _publish(gateway, rejected)
+    return thrown_away
 
 
 def _publish_side_calls(gateway: Gateway, call: ChatCall, body: JSON, decision: RouteDecision,
-                        checked: crosscheck.CrossChecked) -> None:
-    """A usage row per cross-check call (the second model, the judge), each costed."""
+                        checked: crosscheck.CrossChecked) -> Decimal:
+    """A usage row per cross-check call (the second model, the judge), each costed; returns their cost."""
+    total = Decimal(0)
     for model, answer in checked.calls:
         if answer is checked.response:
             continue  # the answer returned is costed on the request's own row
@@ -183,8 +194,9 @@ def _publish_side_calls(gateway: Gateway, call: ChatCall, body: JSON, decision: 
         side.cross_check = f"side:{checked.outcome}"
         side.route_reasons = ["cross_check:side_call"]
         usage = Usage.from_openai(answer.get("usage")) or _estimate(body, _response_text(answer))
-        _settle(side, replace(decision, model=model), usage)
+        total += Decimal(_settle(side, replace(decision, model=model), usage))
         _publish(gateway, side)
+    return total
 
 
 async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
@@ -228,7 +240,7 @@ async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
         _publish(gateway, event)
         raise
     decision = dispatched.decision
-    _note_attempts(gateway, call, body, event, headers, dispatched)
+    extra_cost = _note_attempts(gateway, call, body, event, headers, dispatched)
 
     if dispatched.chunks is not None:
         client_options = body.get("stream_options") or {}
@@ -270,12 +282,14 @@ async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
             decision, response = checked.decision, checked.response
             headers.update(decision.headers())
             event.routed_model, event.provider, event.tier = decision.model.id, decision.provider, decision.tier
-        _publish_side_calls(gateway, call, body, decision, checked)
+        extra_cost += _publish_side_calls(gateway, call, body, decision, checked)
     usage = Usage.from_openai(response.get("usage"))
     if usage is None:
         usage = _estimate(body, _response_text(response))
         response["usage"] = usage.to_openai()
     headers["x-gateway-cost"] = _settle(event, decision, usage)
+    if extra_cost:
+        headers["x-gateway-cost-total"] = format_cost(Decimal(headers["x-gateway-cost"]) + extra_cost)
     if usage.estimated:
         headers["x-gateway-cost-estimated"] = "true"
     # Cache store: the answer as sent, for the next identical request.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,11 @@ def test_automatic_escalation_stops_at_the_header(start_gateway: Start, upstream
     # The rejected empty answer of the first request has its own row; the one kept here is costed once.
     rows = usage(gateway, "SELECT routed_model, coalesce(error_type, 'answer') FROM usage WHERE cost_usd > 0", 3)
     assert sorted(map(tuple, rows)) == [("cheap-mini", "answer"), ("cheap-mini", "rejected_empty"), ("mid-large", "answer")]
+    # The first request paid for the thrown-away L1 answer too: its total says so, its own cost does not.
+    thrown_away = usage(gateway, "SELECT cost_usd FROM usage WHERE error_type = 'rejected_empty'", 1)[0][0]
+    assert "x-gateway-cost-total" not in capped.headers
+    assert Decimal(free.headers["x-gateway-cost-total"]) == Decimal(free.headers["x-gateway-cost"]) + Decimal(
+        str(thrown_away))
 
     upstream.requests.clear()
     upstream.script.extend([{"status": "503"}, {"status": "503"}])

@@ -199,7 +199,7 @@ def _count(result: TurnResult, outcome: ChatOutcome) -> None:
     usage = Usage.from_openai((outcome.response or {}).get("usage")) or Usage()
     result.input_tokens += usage.input_tokens
     result.output_tokens += usage.output_tokens
-    result.cost += Decimal(outcome.headers.get("x-gateway-cost", "0"))
+    result.cost += outcome.cost
 
 
 async def _finish(store: ConversationStore, request: TurnRequest, result: TurnResult, lease: Lease) -> None:

@@ -374,7 +374,7 @@ async def mcp_cli(request: Request) -> Response:
     content = str((choice.get("message") or {}).get("content") or "")
     usage = Usage.from_openai(outcome.response.get("usage")) or Usage()
     answer = _cli_answer(content, mode, outcome.decision.model.id, usage,
-                         Decimal(outcome.headers.get("x-gateway-cost", "0")))
+                         outcome.cost)
     return json_response(orjson.dumps(answer), headers=outcome.headers)
 
 

@@ -150,3 +150,29 @@ def test_rules_and_channels_are_managed_through_the_admin_api(
         assert admin.delete("/admin/alerts/rules/fakeai-down").status_code == 200
         assert admin.get("/admin/alerts/rules").json()["data"] == []
         assert httpx.get(gateway.url + "/admin/alerts/firings").status_code == 401
+
+
+def test_latency_samples_stay_bounded_and_keep_the_p95() -> None:
+    """A busy minute keeps a uniform sample of latencies, not every one (the 10-minute soak grew without it)."""
+    import asyncio
+
+    from proxy.alerts.metrics import MAX_LATENCIES, LiveMetrics
+    from proxy.types import UsageEvent
+
+    live = LiveMetrics(None, "unused:")
+    start = 1_800_000_000.0  # the start of a minute
+
+    async def scenario() -> float | None:
+        for flush in range(3):
+            for index in range(10_000):
+                live.observe(UsageEvent(request_id=f"r{flush}-{index}", started_at=start + 1, endpoint="chat",
+                                        latency_ms=float(index % 1000)))
+            assert max(len(f.latencies) for f in live.pending.values()) == MAX_LATENCIES
+            await live.flush(3600)
+            assert len(live.local[int(start)].latencies) == MAX_LATENCIES
+        window = await live.window(60, start + 30)
+        assert window.requests == 30_000
+        return window.p95()
+
+    p95 = asyncio.run(scenario())
+    assert p95 is not None and 930 <= p95 <= 970  # the exact p95 of 0..999 repeated is 949

@@ -8,6 +8,7 @@ replica adds to the same figures, or a dict in process) and reads windows back.
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ import redis.asyncio as aioredis
 from ..types import UsageEvent
 
 BUCKET_SECONDS = 60
-MAX_LATENCIES = 5000  # per bucket; enough for a p95
+MAX_LATENCIES = 5000  # per bucket: a sample this size gives a p95 within a fraction of a percent
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Figures:
     errors: int = 0
     cost_usd: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    latency_count: int = 0  # latencies seen, of which `latencies` is a sample
     provider_requests: dict[str, int] = field(default_factory=dict)
     provider_failures: dict[str, int] = field(default_factory=dict)
     project_cost: dict[str, float] = field(default_factory=dict)
@@ -36,12 +38,27 @@ class Figures:
         self.errors += other.errors
         self.cost_usd += other.cost_usd
         self.latencies.extend(other.latencies)
+        self.latency_count += other.latency_count
         for name, count in other.provider_requests.items():
             self.provider_requests[name] = self.provider_requests.get(name, 0) + count
         for name, count in other.provider_failures.items():
             self.provider_failures[name] = self.provider_failures.get(name, 0) + count
         for name, cost in other.project_cost.items():
             self.project_cost[name] = self.project_cost.get(name, 0.0) + cost
+
+    def sample_latency(self, latency_ms: float) -> None:
+        """Keep at most MAX_LATENCIES per bucket, a uniform sample (reservoir), so memory stays flat."""
+        self.latency_count += 1
+        if len(self.latencies) < MAX_LATENCIES:
+            self.latencies.append(latency_ms)
+            return
+        slot = random.randrange(self.latency_count)
+        if slot < MAX_LATENCIES:
+            self.latencies[slot] = latency_ms
+
+    def keep_bounded(self) -> None:
+        if len(self.latencies) > MAX_LATENCIES:
+            self.latencies = random.sample(self.latencies, MAX_LATENCIES)
 
     def p95(self) -> float | None:
         if not self.latencies:
@@ -69,7 +86,7 @@ class LiveMetrics:
         figures.cost_usd += event.cost_usd
         figures.project_cost[event.project] = figures.project_cost.get(event.project, 0.0) + event.cost_usd
         if event.status < 400:
-            figures.latencies.append(event.latency_ms)
+            figures.sample_latency(event.latency_ms)
         if event.provider:
             figures.provider_requests[event.provider] = figures.provider_requests.get(event.provider, 0) + 1
             if _failed(event):
@@ -79,7 +96,9 @@ class LiveMetrics:
         pending, self.pending = self.pending, {}
         if self.redis is None:
             for bucket, figures in pending.items():
-                self.local.setdefault(bucket, Figures()).add(figures)
+                stored = self.local.setdefault(bucket, Figures())
+                stored.add(figures)
+                stored.keep_bounded()
             return
         async with self.redis.pipeline(transaction=False) as pipe:
             for bucket, figures in pending.items():

@@ -245,6 +245,9 @@ class SharedCold(_Queued):
             self.db = ColdDB(self.path)
         except ColdStoreBusy:
             return  # another process holds the file; it applies what we send
+        except ColdStoreError as error:  # e.g. a migration racing another owner: try again in a second
+            log.info("cannot open %s yet (%s); retrying", self.path, error)
+            return
         log.info("this process owns %s", self.path)
 
     def _store(self, ops: list[Op]) -> None:

@@ -30,7 +30,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from ..errors import GatewayError
 from ..types import JSON
-from .results import QueryResult, SqlLimits
+from .results import QueryResult, SqlLimits, error_reply
 from .writer import Retention, WriterProcess, WriterUnavailable
 
 log = logging.getLogger("proxy.usage")
@@ -202,7 +202,7 @@ class Ingester:
             try:
                 reply = {"result": self.query(request["sql"]).as_json()}
             except GatewayError as error:
-                reply = {"error": error.body()["error"], "status": error.status_code}
+                reply = error_reply(error)
             pipe = self.client.pipeline(transaction=False)
             pipe.rpush(self.keys.reply(request["id"]), orjson.dumps(reply))
             pipe.expire(self.keys.reply(request["id"]), 60)

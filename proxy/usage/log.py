@@ -23,7 +23,7 @@ from ..errors import GatewayError, ServiceUnavailable
 from ..types import UsageEvent
 from .ingest import Ingester, StreamKeys, StreamPublisher
 from .records import event_record
-from .results import QueryResult, SqlLimits, precheck_sql
+from .results import QueryResult, SqlLimits, precheck_sql, query_answer
 from .spool import Spool
 from .writer import Retention, WriterProcess, WriterUnavailable
 
@@ -106,12 +106,7 @@ class UsageLog:
             raise ServiceUnavailable(f"cannot reach Redis to run the query: {error}", code="usage_unavailable") from None
         if reply is None:
             raise ServiceUnavailable(f"no usage ingester answered within {wait:g}s", code="usage_unavailable")
-        answer = orjson.loads(reply[1])
-        if "error" in answer:
-            shape = answer["error"]
-            raise GatewayError(shape["message"], code=shape.get("code"), param=shape.get("param"),
-                               error_type=shape.get("type"), status_code=int(answer.get("status", 500)))
-        return QueryResult.from_json(answer["result"])
+        return query_answer(orjson.loads(reply[1]))
 
     def close(self) -> None:
         """Flush everything (SIGTERM path): the spool to its sink, then the stream to DuckDB."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidRequest
+from ..errors import GatewayError, InvalidRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +38,19 @@ def precheck_sql(sql: object, limits: SqlLimits) -> str:
             f"the query is {len(sql)} characters; the limit is {limits.max_chars}", param="sql", code="query_too_long"
         )
     return sql
+
+
+# A query's answer as it travels between processes (the writer, the Redis ingester):
+# {"result": {...}} or {"error": {...the OpenAI error shape...}, "status": n}.
+
+def error_reply(error: GatewayError) -> dict[str, Any]:
+    return {"error": error.body()["error"], "status": error.status_code}
+
+
+def query_answer(reply: dict[str, Any]) -> QueryResult:
+    """The result a reply carries, or the error it carries raised as a `GatewayError`."""
+    if "error" in reply:
+        shape = reply["error"]
+        raise GatewayError(shape["message"], code=shape.get("code"), param=shape.get("param"),
+                           error_type=shape.get("type"), status_code=int(reply.get("status", 500)))
+    return QueryResult.from_json(reply["result"])

@@ -40,7 +40,7 @@ import orjson
 
 from ..errors import GatewayError
 from ..types import JSON
-from .results import QueryResult, SqlLimits
+from .results import QueryResult, SqlLimits, error_reply, query_answer
 
 log = logging.getLogger("proxy.usage")
 
@@ -173,11 +173,7 @@ class WriterProcess:
         """Read-only SQL (checked in the child, which owns the parser and the file)."""
         with self._read_lock:
             reply = self._ask("read", {"op": "query", "sql": sql})
-        if "error" in reply:
-            shape = reply["error"]
-            raise GatewayError(shape["message"], code=shape.get("code"), param=shape.get("param"),
-                               error_type=shape.get("type"), status_code=int(reply.get("status", 500)))
-        return QueryResult.from_json(reply["result"])
+        return query_answer(reply)
 
     def prune(self) -> JSON:
         """Apply the retention window now (it also runs on a timer in the child)."""
@@ -210,10 +206,6 @@ def _reap(process: subprocess.Popen[bytes], *connections: Connection) -> None:
 # -- the child ----------------------------------------------------------------------
 
 
-def _error_reply(error: GatewayError) -> JSON:
-    return {"error": error.body()["error"], "status": error.status_code}
-
-
 class _Child:
     def __init__(self, args: argparse.Namespace) -> None:
         from .store import UsageStore  # the only process that imports DuckDB's store
@@ -242,7 +234,7 @@ class _Child:
             sql = check_sql(message.get("sql") or "", self.limits)
             return {"result": run_query(self.store.cursor(), sql, self.limits).as_json()}
         except GatewayError as error:
-            return _error_reply(error)
+            return error_reply(error)
 
     def prune(self) -> JSON:
         if self.retention.days is None:

@@ -245,13 +245,21 @@ async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
     if dispatched.chunks is not None:
         client_options = body.get("stream_options") or {}
 
+        estimated: list[Usage] = []  # at most one: parsing the whole stream again is not cheap
+
+        def final_usage(relay: StreamRelay) -> Usage:
+            if relay.usage is not None:
+                return relay.usage
+            if not estimated:
+                estimated.append(_estimate(body, relay.output_text()))
+            return estimated[0]
+
         def stream_cost(relay: StreamRelay) -> tuple[Decimal, bool]:
-            usage = relay.usage or _estimate(body, relay.output_text())
+            usage = final_usage(relay)
             return cost_usd(decision.model, usage), usage.estimated
 
         def on_end(relay: StreamRelay) -> None:
-            usage = relay.usage or _estimate(body, relay.output_text())
-            _settle(event, decision, usage)
+            _settle(event, decision, final_usage(relay))
             event.ttft_ms = relay.ttft_ms
             if relay.error is not None:
                 event.status, event.error_type = relay.error.status_code, relay.error.code or relay.error.error_type

@@ -18,7 +18,7 @@ import orjson
 from ..config import ProviderConfig
 from ..errors import GatewayError, InvalidRequest, UpstreamError, UpstreamUnavailable
 from ..types import JSON
-from .transport import FastTransport, PreparedPost, RawResponse
+from .transport import FastTransport, PreparedPost
 
 
 class Provider:
@@ -108,22 +108,20 @@ class Provider:
                                          PreparedPost.build(url, self._headers[kind], self._extensions["timeout"]))
         return self._prepared_posts[key]
 
-    async def _post_raw(self, path: str, content: bytes) -> tuple[int, bytes, httpx.Headers | RawResponse]:
-        """Status, body and headers of a non-streamed POST, on the lean path when our transport carries it."""
+    async def _post_raw(self, path: str, content: bytes) -> tuple[int, bytes, str | None]:
+        """Status, body and Retry-After of a non-streamed POST, on the lean path when our transport carries it."""
         target = self._prepared(path)
         if target is None or self.transport is None:
             response = await self._post(path, content, "json", stream=False)
-            return response.status_code, response.content, response.headers
+            return response.status_code, response.content, response.headers.get("retry-after")
         raw = await self.transport.post(target, content)
-        return raw.status, raw.content, raw
+        return raw.status, raw.content, _text(raw.header(b"retry-after"))
 
     async def post_json(self, path: str, body: JSON) -> JSON:
         with translate_transport_errors(self.name):
-            status, content, headers = await self._post_raw(path, orjson.dumps(body))
+            status, content, retry_after = await self._post_raw(path, orjson.dumps(body))
         if status >= 400:
-            if isinstance(headers, RawResponse):
-                headers = httpx.Headers(headers.headers)
-            raise self.upstream_error(status, content, headers)
+            raise self.upstream_error(status, content, retry_after)
         try:
             parsed = orjson.loads(content)
         except orjson.JSONDecodeError:
@@ -140,30 +138,28 @@ class Provider:
     @asynccontextmanager
     async def open_stream(self, path: str, body: JSON) -> AsyncIterator[ByteSource]:
         target = self._prepared(path, "sse")
-        headers: httpx.Headers | None
+        stream: ByteSource
         with translate_transport_errors(self.name):
             if target is None or self.transport is None:
                 response = await self._post(path, orjson.dumps(body), "sse", stream=True)
-                stream: ByteSource = response
-                status, headers = response.status_code, response.headers
+                stream, status, retry_after = response, response.status_code, response.headers.get("retry-after")
             else:
                 raw = await self.transport.open(target, orjson.dumps(body))
-                stream, status, headers = raw, raw.status, httpx.Headers(raw.headers) if raw.status >= 400 else None
+                stream, status, retry_after = raw, raw.status, _text(raw.header(b"retry-after"))
         try:
             if status >= 400:
                 with translate_transport_errors(self.name):
                     content = await stream.aread()
-                assert headers is not None
-                raise self.upstream_error(status, content, headers)
+                raise self.upstream_error(status, content, retry_after)
             yield stream
         finally:
             await stream.aclose()
 
-    def upstream_error(self, status: int, content: bytes, headers: httpx.Headers) -> UpstreamError:
+    def upstream_error(self, status: int, content: bytes, retry_after: str | None) -> UpstreamError:
         message, code = _error_message(content)
         passed_headers = {}
-        if "retry-after" in headers:
-            passed_headers["Retry-After"] = headers["retry-after"]
+        if retry_after is not None:
+            passed_headers["Retry-After"] = retry_after
         return UpstreamError(
             f"{self.name} returned HTTP {status}: {message}",
             status_code=status,
@@ -255,3 +251,7 @@ async def iter_sse_data(response: ByteSource) -> AsyncIterator[bytes]:
     if buffer.startswith(b"data:"):
         yield buffer[5:].strip()
 
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")

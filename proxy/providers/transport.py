@@ -234,10 +234,15 @@ class RawResponse:
     content: bytes
 
     def header(self, name: bytes) -> bytes | None:
-        for key, value in self.headers:
-            if key.lower() == name:
-                return value
-        return None
+        return header_value(self.headers, name)
+
+
+def header_value(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The first value of header `name` (lowercase) in a raw header list."""
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
 
 
 class RawStream:
@@ -247,8 +252,11 @@ class RawStream:
         self.status = status
         self.headers = headers
         self._body = body
-        encoding = RawResponse(status, headers, b"").header(b"content-encoding")
+        encoding = header_value(headers, b"content-encoding")
         self._decoder = None if encoding in (None, b"identity") else _decoder(encoding)
+
+    def header(self, name: bytes) -> bytes | None:
+        return header_value(self.headers, name)
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         async for chunk in self._body:

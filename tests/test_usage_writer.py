@@ -132,3 +132,33 @@ def test_a_killed_writer_is_restarted_and_no_row_is_lost(start_gateway: Start, u
     assert new_pid != pid and rows(server, "SELECT count(DISTINCT request_id) FROM usage") == [[10]]
     headers = {"authorization": f"Bearer {ADMIN}"}
     assert httpx.get(server.url + "/health", headers=headers).json()["usage"]["backlog"] == 0
+
+
+def test_both_channels_finding_the_writer_dead_restart_it_once(tmp_path: Path) -> None:
+    import threading
+
+    writer = WriterProcess(tmp_path / "usage.duckdb", SqlLimits(), Retention())
+    try:
+        writer.insert([event("before", 0)])
+        first = writer.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        results: list[object] = []
+
+        def insert() -> None:
+            results.append(writer.insert([event("after", 0)]))
+
+        def query() -> None:
+            results.append(writer.query("SELECT count(*) FROM usage").rows[0][0])
+
+        threads = [threading.Thread(target=insert), threading.Thread(target=query)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not any(thread.is_alive() for thread in threads)
+        assert 1 in results and len(results) == 2  # the insert added its row; the query answered
+        assert writer.pid not in (None, first)
+        assert writer.query("SELECT request_id FROM usage ORDER BY request_id").rows == [["after"], ["before"]]
+    finally:
+        writer.close()

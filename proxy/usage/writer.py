@@ -76,6 +76,8 @@ class WriterProcess:
         self._closed = False
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
+        self._restart_lock = threading.Lock()
+        self._generation = 0  # children started so far, less one
         self._process: subprocess.Popen[bytes] | None = None
         self._write: Connection | None = None
         self._read: Connection | None = None
@@ -133,6 +135,7 @@ class WriterProcess:
         for attempt in (1, 2):
             if self._closed:
                 raise WriterUnavailable("the usage writer was closed")
+            generation = self._generation
             connection = self._write if channel == "write" else self._read
             try:
                 if connection is None:
@@ -143,12 +146,15 @@ class WriterProcess:
             except (EOFError, OSError) as error:
                 if attempt == 2 or message.get("op") == "close":
                     raise WriterUnavailable(f"the usage writer is gone ({error or 'closed'})") from None
-                log.warning("usage: the writer process stopped; starting it again")
-                # The caller holds its channel's lock; with the other one too, no
-                # thread uses either channel while the child is swapped.
-                with self._read_lock if channel == "write" else self._write_lock:
-                    self._discard()
-                    self._start()
+                # Both channels may find the child gone at once: the first swaps it,
+                # the other sees a new generation and just retries. (Never a channel
+                # lock while holding this one, so the two channels cannot deadlock.)
+                with self._restart_lock:
+                    if self._generation == generation and not self._closed:
+                        log.warning("usage: the writer process stopped; starting it again")
+                        self._discard()
+                        self._start()
+                        self._generation += 1
         raise AssertionError("unreachable")
 
     def _discard(self) -> None:

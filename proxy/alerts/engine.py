@@ -109,7 +109,10 @@ class AlertEngine:
         now = time.time() if now is None else now
         rules = {name: rule for name, rule in (await self.rules()).items() if rule.enabled}
         keep = max([r.window_seconds for r in rules.values()] + [3600]) + 120
-        await self.metrics.flush(keep)
+        # Latencies are kept only as long as a latency rule looks back (a rule added later
+        # starts with the latencies seen from then on).
+        latency_windows = [r.window_seconds for r in rules.values() if r.kind == "latency_p95"]
+        await self.metrics.flush(keep, max(latency_windows) + 120 if latency_windows else 0, now)
         windows: dict[int, Figures] = {}
         fired = []
         for name, rule in rules.items():

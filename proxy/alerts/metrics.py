@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ import redis.asyncio as aioredis
 from ..types import UsageEvent
 
 BUCKET_SECONDS = 60
-MAX_LATENCIES = 5000  # per bucket: a sample this size gives a p95 within a fraction of a percent
+MAX_LATENCIES = 1000  # per minute: an hour's window still has 60,000 for its p95
 
 
 @dataclass
@@ -92,13 +93,21 @@ class LiveMetrics:
             if _failed(event):
                 figures.provider_failures[event.provider] = figures.provider_failures.get(event.provider, 0) + 1
 
-    async def flush(self, keep_seconds: int) -> None:
+    async def flush(self, keep_seconds: int, latency_seconds: int, now: float | None = None) -> None:
+        """Move the buffer to the store. Counts live `keep_seconds`; latencies, which only
+        latency rules read and which are most of the memory, live `latency_seconds` (0: none)."""
         pending, self.pending = self.pending, {}
         if self.redis is None:
+            now = time.time() if now is None else now
             for bucket, figures in pending.items():
                 stored = self.local.setdefault(bucket, Figures())
                 stored.add(figures)
                 stored.keep_bounded()
+            for bucket in [b for b in self.local if b + BUCKET_SECONDS < now - keep_seconds]:
+                del self.local[bucket]
+            for bucket, stored in self.local.items():
+                if stored.latencies and bucket + BUCKET_SECONDS < now - latency_seconds:
+                    stored.latencies = []
             return
         async with self.redis.pipeline(transaction=False) as pipe:
             for bucket, figures in pending.items():
@@ -112,10 +121,10 @@ class LiveMetrics:
                     pipe.hincrby(key, f"preq:{name}", count)
                 for name, count in figures.provider_failures.items():
                     pipe.hincrby(key, f"pfail:{name}", count)
-                if figures.latencies:
+                if figures.latencies and latency_seconds > 0:
                     pipe.rpush(key + ":lat", *figures.latencies[:MAX_LATENCIES])
                     pipe.ltrim(key + ":lat", 0, MAX_LATENCIES - 1)
-                    pipe.expire(key + ":lat", keep_seconds)
+                    pipe.expire(key + ":lat", latency_seconds)
                 pipe.expire(key, keep_seconds)
             await pipe.execute()
 
@@ -127,8 +136,6 @@ class LiveMetrics:
             for bucket in buckets:
                 if bucket in self.local:
                     total.add(self.local[bucket])
-            horizon = now - 2 * 86400
-            self.local = {b: f for b, f in self.local.items() if b >= horizon}
             return total
         async with self.redis.pipeline(transaction=False) as pipe:
             for bucket in buckets:

@@ -25,7 +25,7 @@ def race_config(upstream: FakeUpstream, tmp_path: Path, **limits: Any) -> dict[s
         "models": [{"id": "paid", "provider": "fakeai", "tier": "L1", "price": {"input": 1000, "output": 1000}}],
         "budgets": {"steer_at": None},
         # The deliberate 500s (all at once, over every worker) must not open the model's circuit.
-        "routing": {"health": {"failure_threshold": 1000}},
+        "routing": {"health": {"failure_threshold": 1000, "error_rate": 1.0, "min_calls": 1000}},
         "projects": {"race": limits},
     }
 
@@ -50,7 +50,15 @@ async def _fire(url: str, count: int) -> list[tuple[str, httpx.Response | None]]
                 return kind, None
             return kind, await client.post("/v1/chat/completions", json=body)
 
-        return await asyncio.gather(*(one(i) for i in range(count)))
+        # The failing and dropped requests go a second ahead: racing the plain ones they were
+        # admitted only by chance (cheaper plain requests often held the whole budget first),
+        # and the checks below need some of each. The plain ones then race each other, and
+        # whatever the early ones still hold, over the four workers.
+        kinds = ["fail" if i % 10 == 3 else "drop" if i % 10 == 7 else "ok" for i in range(count)]
+        early = [asyncio.create_task(one(i)) for i in range(count) if kinds[i] != "ok"]
+        await asyncio.sleep(1.0)
+        rest = [asyncio.create_task(one(i)) for i in range(count) if kinds[i] == "ok"]
+        return list(await asyncio.gather(*early, *rest))
 
 
 def test_concurrent_requests_over_four_workers_never_overspend(upstream: FakeUpstream, tmp_path: Path, redis_prefix: str) -> None:

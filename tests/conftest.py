@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 import redis
@@ -49,6 +50,19 @@ def base_config(openai_url: str, anthropic_url: str | None, data_dir: Path, **ov
 
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def config_per_store(request: pytest.FixtureRequest, upstream: FakeUpstream, tmp_path: Path,
+                     admin_token: str) -> dict[str, Any]:
+    """`base_config` for a fixture parametrized over ["redis", "memory"]: the same test on both stores."""
+    raw = base_config(upstream.url, None, tmp_path, server={"data_dir": str(tmp_path), "admin_token": admin_token})
+    if request.param == "redis":
+        raw.update(redis_url=REDIS_URL, redis_prefix=request.getfixturevalue("redis_prefix"))
+    return raw
+
+
+def post_chat(url: str, body: dict[str, Any], **headers: str) -> httpx.Response:
+    return httpx.post(url + "/v1/chat/completions", json=body, headers=headers, timeout=10)
 
 
 @pytest.fixture

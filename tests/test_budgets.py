@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import REDIS_URL, assert_error_shape, base_config
+from tests.conftest import assert_error_shape, config_per_store, post_chat
 from tests.fakes import FakeUpstream, ServerThread
 
 ADMIN = "budget-admin-token"
@@ -20,14 +20,7 @@ EXPENSIVE = {"model": "premium-max", "max_tokens": 100, "messages": [{"role": "u
 
 @pytest.fixture(params=["redis", "memory"])
 def config(request: pytest.FixtureRequest, upstream: FakeUpstream, tmp_path: Path) -> dict[str, Any]:
-    raw = base_config(upstream.url, None, tmp_path, server={"data_dir": str(tmp_path), "admin_token": ADMIN})
-    if request.param == "redis":
-        raw.update(redis_url=REDIS_URL, redis_prefix=request.getfixturevalue("redis_prefix"))
-    return raw
-
-
-def post(url: str, body: dict[str, Any], **headers: str) -> httpx.Response:
-    return httpx.post(url + "/v1/chat/completions", json=body, headers=headers, timeout=10)
+    return config_per_store(request, upstream, tmp_path, ADMIN)
 
 
 def admin(url: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -43,14 +36,14 @@ def test_a_request_that_would_exceed_is_refused_before_the_upstream(
     # Worst case: ~35 prompt tokens at $15/M + 100 output at $75/M = ~$0.0080.
     config["projects"] = {"team": {"daily_usd": 0.02}}
     gateway = start_gateway(config)
-    first = post(gateway.url, EXPENSIVE, **{"x-gateway-project": "team"})
+    first = post_chat(gateway.url, EXPENSIVE, **{"x-gateway-project": "team"})
     assert first.status_code == 200
     cost = float(first.headers["x-gateway-cost"])
     assert cost > 0
     answered = 1
     while True:
         before = len(upstream.requests)
-        response = post(gateway.url, EXPENSIVE, **{"x-gateway-project": "team"})
+        response = post_chat(gateway.url, EXPENSIVE, **{"x-gateway-project": "team"})
         if response.status_code != 200:
             break
         answered += 1
@@ -68,16 +61,16 @@ def test_a_request_that_would_exceed_is_refused_before_the_upstream(
     assert report["spend"]["day"]["spent_usd"] == pytest.approx(cost * answered)
     assert report["spend"]["day"]["reserved_usd"] == 0 and report["pending_reservations"] == 0
     # A free model still answers: it cannot exceed a budget.
-    assert post(gateway.url, {**EXPENSIVE, "model": "free-small"}, **{"x-gateway-project": "team"}).status_code == 200
+    assert post_chat(gateway.url, {**EXPENSIVE, "model": "free-small"}, **{"x-gateway-project": "team"}).status_code == 200
     # Other projects are not affected.
-    assert post(gateway.url, EXPENSIVE, **{"x-gateway-project": "other"}).status_code == 200
+    assert post_chat(gateway.url, EXPENSIVE, **{"x-gateway-project": "other"}).status_code == 200
 
 
 def test_a_failed_upstream_call_releases_its_reservation(start_gateway: StartGateway, config: dict[str, Any]) -> None:
     config["projects"] = {"team": {"total_usd": 1.0}}
     gateway = start_gateway(config)
     failing = {**EXPENSIVE, "messages": [{"role": "user", "content": "[[fake:status=503]]"}]}
-    assert post(gateway.url, failing, **{"x-gateway-project": "team"}).status_code == 503
+    assert post_chat(gateway.url, failing, **{"x-gateway-project": "team"}).status_code == 503
     report = admin(gateway.url, "GET", "/admin/projects/team")
     assert report["spend"]["total"] == {"limit_usd": 1.0, "spent_usd": 0.0, "reserved_usd": 0.0, "resets_at": None}
 
@@ -86,27 +79,27 @@ def test_token_budgets_and_project_limits_from_the_admin_api(start_gateway: Star
     gateway = start_gateway(config)
     token = admin(gateway.url, "POST", "/admin/tokens", json={"project": "team", "limits": {"total_usd": 0.005}})
     auth = {"authorization": f"Bearer {token['secret']}"}
-    refused = post(gateway.url, EXPENSIVE, **auth)
+    refused = post_chat(gateway.url, EXPENSIVE, **auth)
     assert refused.status_code == 402
     budget = assert_error_shape(refused.json(), code="budget_exceeded")["budget"]
     assert budget["scope"] == "token" and budget["name"] == token["id"] and budget["resets_at"] is None
-    assert post(gateway.url, {**EXPENSIVE, "max_tokens": 10}, **auth).status_code == 200
+    assert post_chat(gateway.url, {**EXPENSIVE, "max_tokens": 10}, **auth).status_code == 200
     shown = admin(gateway.url, "GET", f"/admin/tokens/{token['id']}")
     assert 0 < shown["spend"]["total"]["spent_usd"] <= 0.005
 
     # The project's limit set at run time applies at once, and can be cleared.
     admin(gateway.url, "PUT", "/admin/projects/team", json={"monthly_usd": 0.000001, "max_tier": "L1"})
-    over = post(gateway.url, {**EXPENSIVE, "model": "cheap-mini", "max_tokens": 10}, **auth)
+    over = post_chat(gateway.url, {**EXPENSIVE, "model": "cheap-mini", "max_tokens": 10}, **auth)
     assert over.status_code == 402 and over.json()["error"]["budget"]["period"] == "month"
-    above = post(gateway.url, {**EXPENSIVE, "max_tokens": 10}, **auth)  # premium-max is L3
+    above = post_chat(gateway.url, {**EXPENSIVE, "max_tokens": 10}, **auth)  # premium-max is L3
     assert above.status_code == 403 and assert_error_shape(above.json(), code="tier_not_allowed")
     # Over budget, `L3` is steered down to the free tier, which a budget never refuses.
-    steered = post(gateway.url, {**EXPENSIVE, "model": "L3"}, **auth)
+    steered = post_chat(gateway.url, {**EXPENSIVE, "model": "L3"}, **auth)
     assert steered.status_code == 200 and steered.headers["x-gateway-tier"] == "L0"
     projects = admin(gateway.url, "GET", "/admin/projects")["data"]
     assert [p["project"] for p in projects] == ["team"] and projects[0]["limits"]["max_tier"] == "L1"
     admin(gateway.url, "DELETE", "/admin/projects/team")
-    assert post(gateway.url, {**EXPENSIVE, "max_tokens": 5}, **auth).status_code == 200
+    assert post_chat(gateway.url, {**EXPENSIVE, "max_tokens": 5}, **auth).status_code == 200
     bad = httpx.put(gateway.url + "/admin/projects/team", json={"daily_usd": -1}, headers={"authorization": f"Bearer {ADMIN}"})
     assert bad.status_code == 400 and "daily_usd" in assert_error_shape(bad.json())["message"]
 
@@ -116,11 +109,11 @@ def test_a_budget_near_its_limit_steers_to_cheaper_tiers(start_gateway: StartGat
     config["budgets"] = {"steer_at": 0.5, "steer_max_tier": "L1"}
     gateway = start_gateway(config)
     headers = {"x-gateway-project": "team"}
-    capped = post(gateway.url, {**EXPENSIVE, "model": "L3"}, **headers)
+    capped = post_chat(gateway.url, {**EXPENSIVE, "model": "L3"}, **headers)
     assert capped.headers["x-gateway-tier"] == "L2"  # the project's own max tier
     big = {**EXPENSIVE, "model": "mid-large", "messages": [{"role": "user", "content": "x " * 4000 + "[[fake:text=ok]]"}]}
     while float(admin(gateway.url, "GET", "/admin/projects/team")["spend"]["day"]["spent_usd"]) < 0.01:
-        assert post(gateway.url, big, **headers).status_code == 200
-    steered = post(gateway.url, {**EXPENSIVE, "model": "L3"}, **headers)
+        assert post_chat(gateway.url, big, **headers).status_code == 200
+    steered = post_chat(gateway.url, {**EXPENSIVE, "model": "L3"}, **headers)
     assert steered.status_code == 200 and steered.headers["x-gateway-tier"] == "L1"
     assert "tier:capped" in steered.headers["x-gateway-route-reason"]

@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import REDIS_URL, assert_error_shape, base_config
+from tests.conftest import assert_error_shape, base_config, config_per_store, post_chat
 from tests.fakes import FakeUpstream, ServerThread
 from tests.replicas import gateway_processes
 
@@ -23,14 +23,7 @@ HELLO = {"model": "L0", "messages": [{"role": "user", "content": "hello"}]}
 
 @pytest.fixture(params=["redis", "memory"])
 def config(request: pytest.FixtureRequest, upstream: FakeUpstream, tmp_path: Path) -> dict[str, Any]:
-    raw = base_config(upstream.url, None, tmp_path, server={"data_dir": str(tmp_path), "admin_token": ADMIN})
-    if request.param == "redis":
-        raw.update(redis_url=REDIS_URL, redis_prefix=request.getfixturevalue("redis_prefix"))
-    return raw
-
-
-def post(url: str, body: dict[str, Any], **headers: str) -> httpx.Response:
-    return httpx.post(url + "/v1/chat/completions", json=body, headers=headers, timeout=10)
+    return config_per_store(request, upstream, tmp_path, ADMIN)
 
 
 def test_project_rpm_refuses_with_retry_after_and_openai_headers(start_gateway: StartGateway, config: dict[str, Any]) -> None:
@@ -39,20 +32,20 @@ def test_project_rpm_refuses_with_retry_after_and_openai_headers(start_gateway: 
     headers = {"x-gateway-project": "team"}
     remaining = []
     for _ in range(3):
-        answer = post(gateway.url, HELLO, **headers)
+        answer = post_chat(gateway.url, HELLO, **headers)
         assert answer.status_code == 200
         assert answer.headers["x-ratelimit-limit-requests"] == "3"
         assert answer.headers["x-ratelimit-reset-requests"].endswith("s")
         remaining.append(int(answer.headers["x-ratelimit-remaining-requests"]))
     assert remaining == [2, 1, 0]
-    refused = post(gateway.url, HELLO, **headers)
+    refused = post_chat(gateway.url, HELLO, **headers)
     assert refused.status_code == 429
     error = assert_error_shape(refused.json(), code="rate_limit_exceeded")
     assert "project team" in error["message"] and "3 requests per minute" in error["message"]
     assert 1 <= int(refused.headers["retry-after"]) <= 20
     assert refused.headers["x-ratelimit-remaining-requests"] == "0"
     # Another project is not limited, nor is an unlisted one.
-    assert "x-ratelimit-limit-requests" not in post(gateway.url, HELLO, **{"x-gateway-project": "other"}).headers
+    assert "x-ratelimit-limit-requests" not in post_chat(gateway.url, HELLO, **{"x-gateway-project": "other"}).headers
     with openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0, default_headers=headers) as sdk:
         with pytest.raises(openai.RateLimitError):
             sdk.chat.completions.create(**HELLO)
@@ -63,15 +56,15 @@ def test_token_tpm_counts_prompt_and_max_tokens(start_gateway: StartGateway, con
     created = httpx.post(gateway.url + "/admin/tokens", headers={"authorization": f"Bearer {ADMIN}"},
                          json={"limits": {"tpm": 1000, "rpm": 100}}).json()
     auth = {"authorization": f"Bearer {created['secret']}"}
-    answer = post(gateway.url, {**HELLO, "max_tokens": 400}, **auth)
+    answer = post_chat(gateway.url, {**HELLO, "max_tokens": 400}, **auth)
     assert answer.status_code == 200
     assert answer.headers["x-ratelimit-limit-tokens"] == "1000" and answer.headers["x-ratelimit-limit-requests"] == "100"
     assert 500 <= int(answer.headers["x-ratelimit-remaining-tokens"]) < 600
-    assert post(gateway.url, {**HELLO, "max_tokens": 400}, **auth).status_code == 200
-    refused = post(gateway.url, {**HELLO, "max_tokens": 400}, **auth)
+    assert post_chat(gateway.url, {**HELLO, "max_tokens": 400}, **auth).status_code == 200
+    refused = post_chat(gateway.url, {**HELLO, "max_tokens": 400}, **auth)
     assert refused.status_code == 429 and "tokens per minute" in assert_error_shape(refused.json())["message"]
     assert int(refused.headers["retry-after"]) >= 1
-    too_big = post(gateway.url, {**HELLO, "max_tokens": 5000}, **auth)
+    too_big = post_chat(gateway.url, {**HELLO, "max_tokens": 5000}, **auth)
     assert too_big.status_code == 429
     assert_error_shape(too_big.json(), code="request_too_large")
     assert "retry-after" not in too_big.headers

@@ -156,7 +156,7 @@ for i = 1, n do
 end
 local record = {ARGV[2]}
 for i = 1, n do
-  redis.call('HINCRBY', KEYS[2 + i], 'reserved', amount)
+  if amount ~= 0 then redis.call('HINCRBY', KEYS[2 + i], 'reserved', ARGV[2]) end
   local ttl = tonumber(ARGV[3 + 2 * i])
   if ttl > 0 then redis.call('EXPIRE', KEYS[2 + i], ttl) end
   record[#record + 1] = KEYS[2 + i]
@@ -173,13 +173,15 @@ local record = redis.call('HGET', KEYS[1], ARGV[1])
 if not record then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+-- Amounts stay strings: Lua would print -0 as "-0" and large numbers in
+-- exponent form, and HINCRBY takes neither.
 local amount = nil
 for part in string.gmatch(record, '[^|]+') do
   if amount == nil then
-    amount = tonumber(part)
+    amount = part
   else
-    redis.call('HINCRBY', part, 'reserved', -amount)
-    if tonumber(ARGV[2]) ~= 0 then redis.call('HINCRBY', part, 'spent', ARGV[2]) end
+    if amount ~= '0' then redis.call('HINCRBY', part, 'reserved', '-' .. amount) end
+    if ARGV[2] ~= '0' then redis.call('HINCRBY', part, 'spent', ARGV[2]) end
   end
 end
 return 1
@@ -507,7 +509,7 @@ class Budgets:
                 await self.ledger.settle(reservation.id, actual)
                 return
             except (RedisError, OSError) as error:
-                log.warning("settling %s failed (%s), retrying", reservation.id, type(error).__name__)
+                log.warning("settling %s failed (%s: %s), retrying", reservation.id, type(error).__name__, error)
                 await asyncio.sleep(0.2 * (attempt + 1))
         log.error("could not settle %s; it will be released when it expires", reservation.id)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ def admin(url: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
 
 
 def test_a_request_that_would_exceed_is_refused_before_the_upstream(
-    start_gateway: StartGateway, config: dict[str, Any], upstream: FakeUpstream
+    start_gateway: StartGateway, config: dict[str, Any], upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Worst case: ~35 prompt tokens at $15/M + 100 output at $75/M = ~$0.0080.
     config["projects"] = {"team": {"daily_usd": 0.02}}
@@ -60,10 +61,16 @@ def test_a_request_that_would_exceed_is_refused_before_the_upstream(
     report = admin(gateway.url, "GET", "/admin/projects/team")
     assert report["spend"]["day"]["spent_usd"] == pytest.approx(cost * answered)
     assert report["spend"]["day"]["reserved_usd"] == 0 and report["pending_reservations"] == 0
-    # A free model still answers: it cannot exceed a budget.
+    # A free model still answers: it cannot exceed a budget. Its reservation of $0 settles too.
     assert post_chat(gateway.url, {**EXPENSIVE, "model": "free-small"}, **{"x-gateway-project": "team"}).status_code == 200
+    deadline = time.monotonic() + 5
+    while admin(gateway.url, "GET", "/admin/projects/team")["pending_reservations"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    report = admin(gateway.url, "GET", "/admin/projects/team")
+    assert report["pending_reservations"] == 0 and report["spend"]["day"]["reserved_usd"] == 0
     # Other projects are not affected.
     assert post_chat(gateway.url, EXPENSIVE, **{"x-gateway-project": "other"}).status_code == 200
+    assert "settling" not in caplog.text and "could not settle" not in caplog.text
 
 
 def test_a_failed_upstream_call_releases_its_reservation(start_gateway: StartGateway, config: dict[str, Any]) -> None:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import httpx
+import orjson
 import pytest
 
 from proxy.errors import GatewayError
@@ -162,3 +167,26 @@ def test_both_channels_finding_the_writer_dead_restart_it_once(tmp_path: Path) -
         assert writer.query("SELECT request_id FROM usage ORDER BY request_id").rows == [["after"], ["before"]]
     finally:
         writer.close()
+
+
+def test_a_writer_whose_worker_dies_mid_batch_keeps_the_batch_and_exits_quietly(tmp_path: Path) -> None:
+    """The worker is killed between sending a batch and reading the reply (as when its process is SIGKILLed)."""
+    path = tmp_path / "usage.duckdb"
+    write_parent, write_child = socket.socketpair()
+    read_parent, read_child = socket.socketpair()
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from proxy.usage.writer import main; sys.exit(main())", "--db", str(path),
+         "--write-fd", str(write_child.fileno()), "--read-fd", str(read_child.fileno())],
+        pass_fds=(write_child.fileno(), read_child.fileno()), stderr=subprocess.PIPE, text=True,
+    )
+    write_child.close()
+    read_child.close()
+    write, read = Connection(write_parent.detach()), Connection(read_parent.detach())
+    assert write.poll(60) and orjson.loads(write.recv_bytes())["ready"]
+    write.send_bytes(orjson.dumps({"op": "insert", "records": [event(f"r{i}", 0) for i in range(500)]}))
+    write.close()  # gone before the reply: the child's send fails
+    read.close()
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 0 and "Traceback" not in stderr, stderr
+    with duckdb.connect(str(path), read_only=True) as db:
+        assert db.execute("SELECT count(*) FROM usage").fetchone() == (500,)

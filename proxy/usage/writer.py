@@ -263,7 +263,13 @@ class _Child:
             except Exception as error:  # a failed batch is retried by the worker; report, never die
                 log.warning("usage writer: %s failed: %s", message.get("op"), error)
                 reply = {"error": str(error)}
-            connection.send_bytes(orjson.dumps(reply))
+            try:
+                connection.send_bytes(orjson.dumps(reply))
+            except OSError:
+                # The worker died between asking and hearing back: a batch we just
+                # wrote is sent again by whoever takes over, and its ids make that a no-op.
+                self.done.set()
+                return
 
     def prune_on_timer(self) -> None:
         """At start, then every `check_seconds`: after the worker has its answer, not before."""

@@ -131,8 +131,12 @@ def running_gateway(config: Config) -> Iterator[ServerThread]:
 
 
 @pytest.fixture
-def start_gateway() -> Iterator[Callable[[dict[str, Any]], ServerThread]]:
-    """Start gateways from raw config dicts; all are stopped after the test."""
+def start_gateway(redis_prefix: str) -> Iterator[Callable[[dict[str, Any]], ServerThread]]:
+    """Start gateways from raw config dicts; all are stopped after the test.
+
+    It asks for `redis_prefix` so that a test's Redis keys outlive its gateways:
+    they flush their last usage events there on the way out.
+    """
     servers: list[ServerThread] = []
 
     def start(raw: dict[str, Any]) -> ServerThread:

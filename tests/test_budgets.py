@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 
 from tests.conftest import assert_error_shape, config_per_store, post_chat
 from tests.fakes import FakeUpstream, ServerThread
+from tests.replicas import wait_released
 
 ADMIN = "budget-admin-token"
 StartGateway = Callable[[dict[str, Any]], ServerThread]
@@ -63,11 +63,8 @@ def test_a_request_that_would_exceed_is_refused_before_the_upstream(
     assert report["spend"]["day"]["reserved_usd"] == 0 and report["pending_reservations"] == 0
     # A free model still answers: it cannot exceed a budget. Its reservation of $0 settles too.
     assert post_chat(gateway.url, {**EXPENSIVE, "model": "free-small"}, **{"x-gateway-project": "team"}).status_code == 200
-    deadline = time.monotonic() + 5
-    while admin(gateway.url, "GET", "/admin/projects/team")["pending_reservations"] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    report = admin(gateway.url, "GET", "/admin/projects/team")
-    assert report["pending_reservations"] == 0 and report["spend"]["day"]["reserved_usd"] == 0
+    report = wait_released(gateway.url, "team", ADMIN)
+    assert report["spend"]["day"]["reserved_usd"] == 0
     # Other projects are not affected.
     assert post_chat(gateway.url, EXPENSIVE, **{"x-gateway-project": "other"}).status_code == 200
     assert "settling" not in caplog.text and "could not settle" not in caplog.text

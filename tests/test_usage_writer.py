@@ -24,7 +24,7 @@ from proxy.types import UsageEvent
 from proxy.usage.records import event_record
 from proxy.usage.results import SqlLimits
 from proxy.usage.store import UsageStore
-from proxy.usage.writer import Retention, WriterProcess
+from proxy.usage.writer import _CHILD_MAIN, Retention, WriterProcess
 from tests.fakes import FakeUpstream, ServerThread
 from tests.test_usage import ADMIN, config, rows, wait_rows
 
@@ -175,7 +175,7 @@ def test_a_writer_whose_worker_dies_mid_batch_keeps_the_batch_and_exits_quietly(
     write_parent, write_child = socket.socketpair()
     read_parent, read_child = socket.socketpair()
     child = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from proxy.usage.writer import main; sys.exit(main())", "--db", str(path),
+        [sys.executable, "-c", _CHILD_MAIN, "--db", str(path),
          "--write-fd", str(write_child.fileno()), "--read-fd", str(read_child.fileno())],
         pass_fds=(write_child.fileno(), read_child.fileno()), stderr=subprocess.PIPE, text=True,
     )

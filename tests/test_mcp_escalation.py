@@ -27,8 +27,7 @@ TOKEN = "aigw-admin-test-token"
 
 @pytest.fixture
 def url(start_gateway: Any, upstream: FakeUpstream, tmp_path: Path) -> str:
-    raw = base_config(upstream.url, None, tmp_path / "data")
-    raw["server"]["admin_token"] = TOKEN
+    raw = base_config(upstream.url, None, tmp_path / "data", server={"admin_token": TOKEN})
     upstream.script.extend([{"empty": ""}, {"text": "answer from the paid tier"}])
     return str(start_gateway(raw).url)
 
@@ -96,8 +95,7 @@ PAID_CODE = "## TODO\n- [x] write add\n\n```js\nexport const add = (a, b) => a +
 
 @pytest.fixture
 def code_url(start_gateway: Any, upstream: FakeUpstream, tmp_path: Path) -> str:
-    raw = base_config(upstream.url, None, tmp_path / "data")
-    raw["server"]["admin_token"] = TOKEN
+    raw = base_config(upstream.url, None, tmp_path / "data", server={"admin_token": TOKEN})
     upstream.script.extend([{"empty": ""}, {"text": PAID_CODE}])
     return str(start_gateway(raw).url)
 

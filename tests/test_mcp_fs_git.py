@@ -43,8 +43,8 @@ def workspace(tmp_path: Path, outside: Path) -> Path:
 @pytest.fixture
 def gateway_url(start_gateway: Any, upstream: FakeUpstream, tmp_path: Path, workspace: Path) -> str:
     raw = base_config(upstream.url, None, tmp_path / "data",
-                      mcp={"roots": [str(workspace)], "max_read_bytes": 1000, "max_write_bytes": 2000})
-    raw["server"]["admin_token"] = TOKEN
+                      mcp={"roots": [str(workspace)], "max_read_bytes": 1000, "max_write_bytes": 2000},
+                      server={"admin_token": TOKEN})
     server: ServerThread = start_gateway(raw)
     return server.url
 

@@ -23,8 +23,7 @@ TOKEN = "aigw-admin-test-token"
 
 @pytest.fixture
 def url(start_gateway: Any, upstream: FakeUpstream, tmp_path: Path) -> str:
-    raw = base_config(upstream.url, None, tmp_path / "data")
-    raw["server"]["admin_token"] = TOKEN
+    raw = base_config(upstream.url, None, tmp_path / "data", server={"admin_token": TOKEN})
     return str(start_gateway(raw).url)
 
 

@@ -22,8 +22,7 @@ async def call_all(url: str, calls: list[tuple[str, dict[str, Any]]], mode: str 
 
 
 def start(start_gateway: Any, upstream: FakeUpstream, data_dir: Path, **overrides: Any) -> str:
-    raw = base_config(upstream.url, None, data_dir, **overrides)
-    raw["server"]["admin_token"] = TOKEN
+    raw = base_config(upstream.url, None, data_dir, **overrides, server={"admin_token": TOKEN})
     return str(start_gateway(raw).url)
 
 

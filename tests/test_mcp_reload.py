@@ -43,8 +43,7 @@ def test_mcp_settings_follow_a_config_reload(tmp_path: Path, upstream: FakeUpstr
         db.execute("CREATE TABLE notes (id INTEGER, body VARCHAR)")
 
     raw = base_config(upstream.url, None, data, redis_url=REDIS_URL, redis_prefix=redis_prefix,
-                      mcp={"roots": [str(first)]})
-    raw["server"]["admin_token"] = TOKEN
+                      mcp={"roots": [str(first)]}, server={"admin_token": TOKEN})
     path = tmp_path / "config.yaml"
     _write(path, raw)
     server = ServerThread(create_app(load_config(path, env={}))).start()
@@ -110,8 +109,8 @@ def _wait_for(predicate: Callable[[], bool], what: str) -> None:
 
 
 def test_mcp_transport_switches_follow_a_config_reload(tmp_path: Path, upstream: FakeUpstream) -> None:
-    raw = base_config(upstream.url, None, tmp_path / "data", mcp={"roots": [str(tmp_path)]})
-    raw["server"]["admin_token"] = TOKEN
+    raw = base_config(upstream.url, None, tmp_path / "data", mcp={"roots": [str(tmp_path)]},
+                      server={"admin_token": TOKEN})
     path = tmp_path / "config.yaml"
     _write(path, raw)
     server = ServerThread(create_app(load_config(path, env={}))).start()

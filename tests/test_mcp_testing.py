@@ -50,8 +50,8 @@ def jsproj() -> Path:
 
 
 def gateway_for(start_gateway: Any, upstream: FakeUpstream, tmp_path: Path, root: Path, **mcp: Any) -> str:
-    raw = base_config(upstream.url, None, tmp_path / "data", mcp={"roots": [str(root)], **mcp})
-    raw["server"]["admin_token"] = TOKEN
+    raw = base_config(upstream.url, None, tmp_path / "data", mcp={"roots": [str(root)], **mcp},
+                      server={"admin_token": TOKEN})
     return str(start_gateway(raw).url)
 
 

@@ -21,8 +21,7 @@ ADMIN = "aigw-admin-test-token"
 
 def test_gateway_tokens_open_mcp_and_charge_their_project(start_gateway: Any, upstream: FakeUpstream,
                                                           tmp_path: Path) -> None:
-    raw = base_config(upstream.url, None, tmp_path / "data")
-    raw["server"]["admin_token"] = ADMIN
+    raw = base_config(upstream.url, None, tmp_path / "data", server={"admin_token": ADMIN})
     url = str(start_gateway(raw).url)
     with httpx.Client(base_url=url, headers={"authorization": f"Bearer {ADMIN}"}, timeout=10) as admin:
         created = admin.post("/admin/tokens", json={"project": "team-mcp"})

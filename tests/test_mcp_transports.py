@@ -28,8 +28,8 @@ def workspace(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def mcp_gateway(start_gateway: Any, upstream: FakeUpstream, tmp_path: Path, workspace: Path) -> ServerThread:
-    raw = base_config(upstream.url, None, tmp_path / "data", mcp={"roots": [str(workspace)]})
-    raw["server"]["admin_token"] = TOKEN
+    raw = base_config(upstream.url, None, tmp_path / "data", mcp={"roots": [str(workspace)]},
+                      server={"admin_token": TOKEN})
     return start_gateway(raw)  # type: ignore[no-any-return]
 
 
@@ -108,8 +108,7 @@ def test_http_checks_host_and_origin(mcp_gateway: ServerThread) -> None:
 
 
 def test_http_disabled_answers_404(start_gateway: Any, upstream: FakeUpstream, tmp_path: Path) -> None:
-    raw = base_config(upstream.url, None, tmp_path, mcp={"http_enabled": False})
-    raw["server"]["admin_token"] = TOKEN
+    raw = base_config(upstream.url, None, tmp_path, mcp={"http_enabled": False}, server={"admin_token": TOKEN})
     gateway = start_gateway(raw)
     response = httpx.post(gateway.url + "/mcp", json={}, headers={"authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 404
@@ -119,8 +118,8 @@ def test_http_disabled_answers_404(start_gateway: Any, upstream: FakeUpstream, t
 @pytest.mark.parametrize("mode", ERAS)
 def test_stateless_http_serves_both_eras(start_gateway: Any, upstream: FakeUpstream, tmp_path: Path,
                                          workspace: Path, mode: str) -> None:
-    raw = base_config(upstream.url, None, tmp_path / "data", mcp={"roots": [str(workspace)], "stateless_http": True})
-    raw["server"]["admin_token"] = TOKEN
+    raw = base_config(upstream.url, None, tmp_path / "data", mcp={"roots": [str(workspace)], "stateless_http": True},
+                      server={"admin_token": TOKEN})
     gateway = start_gateway(raw)
 
     async def scenario() -> Any:

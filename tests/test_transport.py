@@ -60,6 +60,12 @@ async def keep_alive_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWr
         await writer.drain()
 
 
+async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
+    """Reads the request and never answers."""
+    await read_request(reader)
+    await asyncio.sleep(5)
+
+
 def test_connections_are_reused_across_requests() -> None:
     async def scenario() -> None:
         server, url, connections = await serve(keep_alive_echo)
@@ -143,12 +149,8 @@ def test_a_pooled_connection_the_server_dropped_is_retried_on_a_new_one() -> Non
 
 
 def test_a_silent_upstream_times_out() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
-        await read_request(reader)
-        await asyncio.sleep(5)
-
     async def scenario() -> None:
-        server, url, _ = await serve(handler)
+        server, url, _ = await serve(silent)
         async with server, httpx.AsyncClient(transport=FastTransport(), base_url=url, timeout=0.2) as client:
             with pytest.raises(httpx.ReadTimeout):
                 await client.post("/x", content=b"{}")
@@ -260,10 +262,6 @@ def test_prepared_post_sends_what_httpx_would_and_reads_the_whole_answer() -> No
 
 
 def test_prepared_post_times_out_and_fails_like_httpx() -> None:
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
-        await read_request(reader)
-        await asyncio.sleep(5)
-
     async def main() -> None:
         server, url, _ = await serve(silent)
         transport = FastTransport()

@@ -22,7 +22,7 @@ import pytest
 from proxy.errors import GatewayError
 from proxy.types import UsageEvent
 from proxy.usage.records import event_record
-from proxy.usage.results import SqlLimits
+from proxy.usage.results import SqlLimits, query_answer
 from proxy.usage.store import UsageStore
 from proxy.usage.writer import _CHILD_MAIN, Retention, WriterProcess
 from tests.fakes import FakeUpstream, ServerThread
@@ -169,20 +169,26 @@ def test_both_channels_finding_the_writer_dead_restart_it_once(tmp_path: Path) -
         writer.close()
 
 
-def test_a_writer_whose_worker_dies_mid_batch_keeps_the_batch_and_exits_quietly(tmp_path: Path) -> None:
-    """The worker is killed between sending a batch and reading the reply (as when its process is SIGKILLed)."""
-    path = tmp_path / "usage.duckdb"
+def spawn_writer(path: Path, *options: str) -> tuple[subprocess.Popen[str], Connection, Connection]:
+    """The writer child on socketpairs of the test's own, as `WriterProcess` starts it, stderr captured."""
     write_parent, write_child = socket.socketpair()
     read_parent, read_child = socket.socketpair()
     child = subprocess.Popen(
         [sys.executable, "-c", _CHILD_MAIN, "--db", str(path),
-         "--write-fd", str(write_child.fileno()), "--read-fd", str(read_child.fileno())],
+         "--write-fd", str(write_child.fileno()), "--read-fd", str(read_child.fileno()), *options],
         pass_fds=(write_child.fileno(), read_child.fileno()), stderr=subprocess.PIPE, text=True,
     )
     write_child.close()
     read_child.close()
     write, read = Connection(write_parent.detach()), Connection(read_parent.detach())
     assert write.poll(60) and orjson.loads(write.recv_bytes())["ready"]
+    return child, write, read
+
+
+def test_a_writer_whose_worker_dies_mid_batch_keeps_the_batch_and_exits_quietly(tmp_path: Path) -> None:
+    """The worker is killed between sending a batch and reading the reply (as when its process is SIGKILLed)."""
+    path = tmp_path / "usage.duckdb"
+    child, write, read = spawn_writer(path)
     write.send_bytes(orjson.dumps({"op": "insert", "records": [event(f"r{i}", 0) for i in range(500)]}))
     write.close()  # gone before the reply: the child's send fails
     read.close()
@@ -190,3 +196,29 @@ def test_a_writer_whose_worker_dies_mid_batch_keeps_the_batch_and_exits_quietly(
     assert child.returncode == 0 and "Traceback" not in stderr, stderr
     with duckdb.connect(str(path), read_only=True) as db:
         assert db.execute("SELECT count(*) FROM usage").fetchone() == (500,)
+
+
+def test_a_writer_closed_while_it_prunes_finishes_the_prune_first(tmp_path: Path) -> None:
+    """A short-lived ingester (one taking over only to flush at shutdown) closes during the start-up prune."""
+    path = tmp_path / "usage.duckdb"
+    seed(path, [event(f"d{day}-{i}", day + 3) for day in range(30) for i in range(40)] + [event("today", 0)])
+    archive = tmp_path / "archive"
+    child, write, read = spawn_writer(path, "--retention-days", "1", "--archive-dir", str(archive))
+    write.send_bytes(orjson.dumps({"op": "close"}))
+    assert orjson.loads(write.recv_bytes()) == {"closed": True}
+    write.close()
+    read.close()
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 0 and "Traceback" not in stderr, stderr
+    with duckdb.connect(str(path), read_only=True) as db:
+        kept = {row[0] for row in db.execute("SELECT request_id FROM usage").fetchall()}
+    moved = [name for day_file in sorted(archive.glob("*.parquet")) for name in archived(day_file)]
+    assert "today" in kept and len(kept) + len(moved) == 1201 and not kept & set(moved)
+
+
+def test_a_writer_failure_reaches_the_caller_as_a_503_not_a_crash() -> None:
+    """A reply whose error is the writer's own message (not a refused query's OpenAI shape)."""
+    with pytest.raises(GatewayError) as failed:
+        query_answer({"error": "connection is busy"})
+    assert failed.value.status_code == 503 and failed.value.code == "usage_unavailable"
+    assert "connection is busy" in failed.value.body()["error"]["message"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import GatewayError, InvalidRequest
+from ..errors import GatewayError, InvalidRequest, ServiceUnavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,8 @@ def query_answer(reply: dict[str, Any]) -> QueryResult:
     """The result a reply carries, or the error it carries raised as a `GatewayError`."""
     if "error" in reply:
         shape = reply["error"]
+        if isinstance(shape, str):  # the writer itself failed, as opposed to refusing the query
+            raise ServiceUnavailable(f"the usage log could not answer: {shape}", code="usage_unavailable")
         raise GatewayError(shape["message"], code=shape.get("code"), param=shape.get("param"),
                            error_type=shape.get("type"), status_code=int(reply.get("status", 500)))
     return QueryResult.from_json(reply["result"])

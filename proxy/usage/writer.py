@@ -38,7 +38,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import GatewayError
+from ..errors import GatewayError, ServiceUnavailable
 from ..types import JSON
 from .results import QueryResult, SqlLimits, error_reply, query_answer
 
@@ -221,6 +221,7 @@ class _Child:
         self.retention = Retention(args.retention_days, Path(args.archive_dir) if args.archive_dir else None,
                                    args.check_seconds)
         self.done = threading.Event()
+        self.querying = threading.Lock()  # held while a query runs, so close() waits for it
 
     def handle_write(self, message: JSON) -> JSON:
         op = message.get("op")
@@ -238,7 +239,10 @@ class _Child:
 
         try:
             sql = check_sql(message.get("sql") or "", self.limits)
-            return {"result": run_query(self.store.cursor(), sql, self.limits).as_json()}
+            with self.querying:
+                if self.done.is_set():
+                    raise ServiceUnavailable("the usage writer is closing; ask again", code="usage_unavailable")
+                return {"result": run_query(self.store.cursor(), sql, self.limits).as_json()}
         except GatewayError as error:
             return error_reply(error)
 
@@ -305,9 +309,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     write.send_bytes(orjson.dumps({"ready": True, "pid": os.getpid()}))
     threading.Thread(target=child.serve, args=(read, child.handle_read), name="usage-sql", daemon=True).start()
-    threading.Thread(target=child.prune_on_timer, name="usage-retention", daemon=True).start()
+    pruner = threading.Thread(target=child.prune_on_timer, name="usage-retention", daemon=True)
+    pruner.start()
     child.serve(write, child.handle_write)
-    child.store.close()
+    # DuckDB refuses to close a connection that another thread is using: let a
+    # prune or a query in flight finish first (the worker kills us if that is too long).
+    child.done.set()
+    pruner.join()
+    with child.querying:
+        child.store.close()
     return 0
 
 

@@ -16,8 +16,9 @@ import pytest
 
 from proxy import config_from_dict
 from proxy.types import UsageEvent
+from proxy.usage.records import event_record
 from proxy.usage.spool import Spool
-from proxy.usage.store import UsageStore, event_record
+from proxy.usage.store import UsageStore
 from tests.conftest import REDIS_URL, assert_error_shape, base_config
 from tests.fakes import FakeUpstream, ServerThread
 

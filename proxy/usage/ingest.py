@@ -210,15 +210,13 @@ class Ingester:
 
     def query(self, sql: str) -> QueryResult:
         with self._store_lock:
-            if self.store is None:
-                raise GatewayError("this process no longer writes the usage log", code="not_ingester",
-                                   status_code=503)
             store = self.store
+        if store is None:
+            raise _not_ingester()
         try:
             return store.query(sql)
         except WriterUnavailable:
-            raise GatewayError("this process no longer writes the usage log", code="not_ingester",
-                               status_code=503) from None
+            raise _not_ingester() from None
 
     # -- shutdown ----------------------------------------------------------------
 
@@ -242,3 +240,8 @@ class Ingester:
         except (RedisError, OSError, WriterUnavailable) as error:
             log.warning("usage: could not finish ingesting on shutdown (%s); events stay in Redis", error)
         self._step_down(release=True)
+
+
+def _not_ingester() -> GatewayError:
+    """Leadership moved (or the writer died) under a query: the caller asks the new ingester."""
+    return GatewayError("this process no longer writes the usage log", code="not_ingester", status_code=503)

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 
 from ..types import JSON
-from .records import COLUMNS, FIELDS, event_record  # noqa: F401 - event_record: the store's input form
+from .records import COLUMNS, FIELDS
 from .schema import migrate
 
 log = logging.getLogger("proxy.usage")

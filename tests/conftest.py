@@ -14,8 +14,9 @@ import httpx
 import openai
 import pytest
 import redis
+import yaml
 
-from proxy import Config, config_from_dict, create_app
+from proxy import Config, config_from_dict, create_app, load_config
 from tests.fakes import FakeUpstream, ServerThread, fake_anthropic, fake_openai, free_port
 
 
@@ -50,6 +51,16 @@ def base_config(openai_url: str, anthropic_url: str | None, data_dir: Path, **ov
 
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def write_config(path: Path, raw: dict[str, Any]) -> None:
+    path.write_text(yaml.safe_dump(raw))
+
+
+def start_from_file(path: Path, raw: dict[str, Any]) -> ServerThread:
+    """A gateway loaded from `path` (written from `raw`), so edits to the file reach it as a reload would."""
+    write_config(path, raw)
+    return ServerThread(create_app(load_config(path, env={}))).start()
 
 
 def config_per_store(request: pytest.FixtureRequest, upstream: FakeUpstream, tmp_path: Path,

@@ -18,18 +18,13 @@ import anyio
 import duckdb
 import httpx
 import redis
-import yaml
 
-from proxy import create_app, load_config
-from tests.conftest import REDIS_URL, base_config
-from tests.fakes import FakeUpstream, ServerThread
+from tests.conftest import REDIS_URL, base_config, start_from_file, write_config
+from tests.fakes import FakeUpstream
 from tests.mcp_support import http_client, run, text
 
 TOKEN = "aigw-admin-test-token"
 
-
-def _write(path: Path, raw: dict[str, Any]) -> None:
-    path.write_text(yaml.safe_dump(raw))
 
 
 def test_mcp_settings_follow_a_config_reload(tmp_path: Path, upstream: FakeUpstream, redis_prefix: str) -> None:
@@ -45,8 +40,7 @@ def test_mcp_settings_follow_a_config_reload(tmp_path: Path, upstream: FakeUpstr
     raw = base_config(upstream.url, None, data, redis_url=REDIS_URL, redis_prefix=redis_prefix,
                       mcp={"roots": [str(first)]}, server={"admin_token": TOKEN})
     path = tmp_path / "config.yaml"
-    _write(path, raw)
-    server = ServerThread(create_app(load_config(path, env={}))).start()
+    server = start_from_file(path, raw)
     direct = redis.Redis.from_url(REDIS_URL)
 
     async def calls(client: Any) -> dict[str, Any]:
@@ -63,7 +57,7 @@ def test_mcp_settings_follow_a_config_reload(tmp_path: Path, upstream: FakeUpstr
             await anyio.sleep(1.1)  # mtime resolution on some filesystems
             raw["mcp"] = {"roots": [str(second)], "db_write_enabled": True, "db_allowed_tables": ["notes"],
                           "redis_key_prefix": "scratch:", "max_read_bytes": 5}
-            _write(path, raw)
+            write_config(path, raw)
             deadline = time.monotonic() + 15
             while (await client.call_tool("fs_read", {"path": "ws-second.txt"})).is_error:
                 assert time.monotonic() < deadline, "the new mcp.roots never reached the open session"
@@ -112,14 +106,13 @@ def test_mcp_transport_switches_follow_a_config_reload(tmp_path: Path, upstream:
     raw = base_config(upstream.url, None, tmp_path / "data", mcp={"roots": [str(tmp_path)]},
                       server={"admin_token": TOKEN})
     path = tmp_path / "config.yaml"
-    _write(path, raw)
-    server = ServerThread(create_app(load_config(path, env={}))).start()
+    server = start_from_file(path, raw)
     try:
         assert _initialize(server.url, "tools.example:80").status_code == 421  # not an allowed Host yet
 
         time.sleep(1.1)  # mtime resolution on some filesystems
         raw["mcp"] = {"roots": [str(tmp_path)], "allowed_hosts": ["tools.example:*"]}
-        _write(path, raw)
+        write_config(path, raw)
         _wait_for(lambda: _initialize(server.url, "tools.example:80").status_code == 200,
                   "the new mcp.allowed_hosts never reached /mcp")
         assert _initialize(server.url, "other.example:80").status_code == 421
@@ -129,7 +122,7 @@ def test_mcp_transport_switches_follow_a_config_reload(tmp_path: Path, upstream:
                 listed = await client.call_tool("fs_list", {})
                 await anyio.sleep(1.1)
                 raw["mcp"] = {**raw["mcp"], "http_enabled": False}
-                _write(path, raw)
+                write_config(path, raw)
                 await anyio.to_thread.run_sync(
                     lambda: _wait_for(lambda: _initialize(server.url).status_code == 404, "/mcp stayed open")
                 )

@@ -7,15 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import yaml
 
-from proxy import create_app, load_config
-from tests.conftest import base_config
-from tests.fakes import FakeUpstream, ServerThread
-
-
-def _write(path: Path, raw: dict[str, object]) -> None:
-    path.write_text(yaml.safe_dump(raw))
+from tests.conftest import base_config, start_from_file, write_config
+from tests.fakes import FakeUpstream
 
 
 def _wait_for(predicate: Callable[[], bool], timeout: float = 15) -> None:
@@ -35,8 +29,7 @@ def _l0_model(url: str) -> str:
 def test_config_edits_apply_without_restart(tmp_path: Path, upstream: FakeUpstream) -> None:
     path = tmp_path / "config.yaml"
     raw = base_config(upstream.url, None, tmp_path)
-    _write(path, raw)
-    server = ServerThread(create_app(load_config(path, env={}))).start()
+    server = start_from_file(path, raw)
     try:
         assert _l0_model(server.url) == "free-small"
 
@@ -50,7 +43,7 @@ def test_config_edits_apply_without_restart(tmp_path: Path, upstream: FakeUpstre
 
             raw["models"][0]["id"] = "renamed-small"  # type: ignore[index]
             time.sleep(1.1)  # mtime resolution on some filesystems
-            _write(path, raw)
+            write_config(path, raw)
             _wait_for(lambda: _l0_model(server.url) == "renamed-small")
             rest = [line for line in lines if line]
         assert rest[-1] == "data: [DONE]"
@@ -65,7 +58,7 @@ def test_config_edits_apply_without_restart(tmp_path: Path, upstream: FakeUpstre
 
         # Fixing the file clears the error.
         time.sleep(1.1)
-        _write(path, raw)
+        write_config(path, raw)
         _wait_for(lambda: httpx.get(server.url + "/health").json()["config"]["reloadError"] is None)
     finally:
         server.stop()
@@ -74,14 +67,13 @@ def test_config_edits_apply_without_restart(tmp_path: Path, upstream: FakeUpstre
 def test_settings_held_since_start_are_reported_as_needing_a_restart(tmp_path: Path, upstream: FakeUpstream) -> None:
     path = tmp_path / "config.yaml"
     raw = base_config(upstream.url, None, tmp_path)
-    _write(path, raw)
-    server = ServerThread(create_app(load_config(path, env={}))).start()
+    server = start_from_file(path, raw)
     try:
         assert httpx.get(server.url + "/health").json()["config"]["restartRequired"] == []
         raw["usage"] = {"batch_size": 7}
         raw["models"][0]["id"] = "renamed-small"  # type: ignore[index]
         time.sleep(1.1)
-        _write(path, raw)
+        write_config(path, raw)
         _wait_for(lambda: _l0_model(server.url) == "renamed-small")  # the live part applied
         assert httpx.get(server.url + "/health").json()["config"]["restartRequired"] == ["usage"]
     finally:

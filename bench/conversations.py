@@ -48,8 +48,13 @@ def _start(nginx: Nginx, redis_url: str | None, prefix: str) -> tuple[subprocess
     (work / "config.yaml").write_text(yaml.safe_dump(raw))
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
     env["PYTHONPATH"] = str(REPO)
-    process = subprocess.Popen([sys.executable, "-m", "proxy", "serve", "--config", str(work / "config.yaml")],
-                               cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "proxy", "serve", "--config", str(work / "config.yaml")],
+        cwd=work,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     wait_for_port(port, process)
     return process, f"http://127.0.0.1:{port}", work
 
@@ -79,12 +84,19 @@ def measure(nginx: Nginx, turns: int, redis_url: str | None) -> list[str]:
                 client.post(url + "/v1/chat/completions", json=body)
                 client.post(url + "/v1/chat", json={"message": "warm up", "model": "L0"})
             plain = [_timed(client, "POST", url + "/v1/chat/completions", json=body) for _ in range(turns)]
-            new = [_timed(client, "POST", url + "/v1/chat", json={"message": "hello", "model": "L0"})
-                   for _ in range(turns)]
+            new = [
+                _timed(client, "POST", url + "/v1/chat", json={"message": "hello", "model": "L0"}) for _ in range(turns)
+            ]
             conversation = "bench-" + uuid.uuid4().hex[:8]
-            long = [_timed(client, "POST", url + "/v1/chat",
-                           json={"conversationId": conversation, "message": f"turn {i}", "model": "L0"})
-                    for i in range(turns)]
+            long = [
+                _timed(
+                    client,
+                    "POST",
+                    url + "/v1/chat",
+                    json={"conversationId": conversation, "message": f"turn {i}", "model": "L0"},
+                )
+                for i in range(turns)
+            ]
             hot = [_timed(client, "GET", url + f"/v1/context/{conversation}") for _ in range(50)]
             rebuild = []
             for _ in range(20):

@@ -68,8 +68,17 @@ def run_wrk(request: Request, connections: int, seconds: float, cpu: int | None)
         script.write(_lua(request))
     try:
         command = pinned(
-            ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
-             "-s", script.name, request.url],
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{max(1, round(seconds))}s",
+                "--timeout",
+                "10s",
+                "-s",
+                script.name,
+                request.url,
+            ],
             cpu,
         )
         output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
@@ -114,8 +123,13 @@ class _HTTPConnection:
 
     def stream(self, request: Request) -> tuple[float, float, int]:
         """Send one request; return (seconds to first `data:` event, seconds to end, status)."""
-        head = [f"POST {self.path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Content-Type: application/json",
-                f"Content-Length: {len(request.body)}", "Accept: text/event-stream"]
+        head = [
+            f"POST {self.path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(request.body)}",
+            "Accept: text/event-stream",
+        ]
         head += [f"{name}: {value}" for name, value in request.headers]
         payload = ("\r\n".join(head) + "\r\n\r\n").encode() + request.body
         started = time.perf_counter()

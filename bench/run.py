@@ -105,7 +105,9 @@ def _record_first(figures: TargetFigures, result: FirstEventResult) -> None:
     figures.first_p99.add(result.first_p99_ms)
 
 
-def measure(targets: Sequence[Target], args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, TargetFigures]:
+def measure(
+    targets: Sequence[Target], args: argparse.Namespace, say: Callable[[str], None]
+) -> dict[str, TargetFigures]:
     figures = {t.name: TargetFigures() for t in targets}
     for target in targets:  # warm-up: connection pools, imports, caches
         run_wrk(target.json, 4, 1, args.load_cpu)
@@ -128,6 +130,7 @@ def measure(targets: Sequence[Target], args: argparse.Namespace, say: Callable[[
 
 # -- printing -------------------------------------------------------------------
 
+
 def _fmt(value: float | None, digits: int = 2) -> str:
     if value is None or value != value:
         return "-"
@@ -144,15 +147,19 @@ def machine() -> str:
     except OSError:
         pass
     load = os.getloadavg()
-    return (f"{os.cpu_count()} CPUs ({model}), {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, load average {load[0]:.2f} at start")
+    return (
+        f"{os.cpu_count()} CPUs ({model}), {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, load average {load[0]:.2f} at start"
+    )
 
 
 def table(figures: dict[str, TargetFigures], args: argparse.Namespace) -> str:
     base = figures["direct"]
-    rows = ["| target | conns | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms | CPU us/req | "
-            "streamed resp/s | CPU us/stream | spread |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| target | conns | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms | CPU us/req | "
+        "streamed resp/s | CPU us/stream | spread |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, fig in figures.items():
         for conns in args.connections:
             rps, p50, p99 = fig.rps.get(conns), fig.p50.get(conns), fig.p99.get(conns)
@@ -170,8 +177,10 @@ def table(figures: dict[str, TargetFigures], args: argparse.Namespace) -> str:
             )
     lines = ["\n".join(rows)]
     if not args.no_stream:
-        stream_rows = ["| target | first event p50 ms | first event p99 ms | added p50 ms | peak RSS MiB | errors |",
-                       "|---|---:|---:|---:|---:|---:|"]
+        stream_rows = [
+            "| target | first event p50 ms | first event p99 ms | added p50 ms | peak RSS MiB | errors |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         for name, fig in figures.items():
             added = None if name == "direct" else fig.first_p50.median - base.first_p50.median
             stream_rows.append(
@@ -201,8 +210,10 @@ def verdicts(figures: dict[str, TargetFigures], args: argparse.Namespace) -> str
     for name, (op, wanted) in TARGETS.items():
         value = found.get(name)
         ok = None if value is None else (value >= wanted if op == ">=" else value <= wanted)
-        rows.append(f"| {name} | {op} {wanted:g} | {_fmt(value, 3 if wanted < 10 else 0)} | "
-                    f"{'-' if ok is None else ('met' if ok else 'NOT met')} |")
+        rows.append(
+            f"| {name} | {op} {wanted:g} | {_fmt(value, 3 if wanted < 10 else 0)} | "
+            f"{'-' if ok is None else ('met' if ok else 'NOT met')} |"
+        )
     return "\n".join(rows)
 
 
@@ -211,8 +222,10 @@ def feature_costs(figures: dict[str, TargetFigures], args: argparse.Namespace) -
     plain = figures.get("gateway")
     if plain is None or 16 not in plain.cpu_us:
         return ""
-    rows = ["| gateway with | req/s @16 | CPU us/request @16 | extra CPU us/request | added p50 @1 ms |",
-            "|---|---:|---:|---:|---:|"]
+    rows = [
+        "| gateway with | req/s @16 | CPU us/request @16 | extra CPU us/request | added p50 @1 ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
     base_us = plain.cpu_us[16].median
     for name, fig in figures.items():
         if not name.startswith("gateway") or 16 not in fig.cpu_us:
@@ -220,11 +233,14 @@ def feature_costs(figures: dict[str, TargetFigures], args: argparse.Namespace) -
         us = fig.cpu_us[16].median
         p50 = fig.p50[1].median - figures["direct"].p50[1].median if 1 in fig.p50 else None
         label = name.split("+", 1)[1] if "+" in name else "plain"
-        rows.append(f"| {label} | {_fmt(fig.rps[16].median, 0)} | {_fmt(us, 0)} | {_fmt(us - base_us, 0)} | {_fmt(p50, 3)} |")
+        rows.append(
+            f"| {label} | {_fmt(fig.rps[16].median, 0)} | {_fmt(us, 0)} | {_fmt(us - base_us, 0)} | {_fmt(p50, 3)} |"
+        )
     return "\n".join(rows)
 
 
 # -- soak -------------------------------------------------------------------------
+
 
 def soak(target: Target, args: argparse.Namespace, say: Callable[[str], None]) -> str:
     """Alternate JSON and SSE load at 16 connections for `--soak` seconds; sample RSS."""
@@ -245,34 +261,55 @@ def soak(target: Target, args: argparse.Namespace, say: Callable[[str], None]) -
     if not samples:
         return "soak: no samples"
     settled = samples[len(samples) // 5 :] or samples  # skip the first fifth: pools and caches filling
-    lines = [f"soak: {total:,} requests in {samples[-1][0]:.0f}s; RSS first {samples[0][1]:.1f} MiB, "
-             f"after warm-up {settled[0][1]:.1f} MiB, last {samples[-1][1]:.1f} MiB, "
-             f"max {max(r for _, r in samples):.1f} MiB; growth after warm-up {settled[-1][1] - settled[0][1]:+.1f} MiB; "
-             f"peak RSS {peak_rss_mib(target.pid) or 0:.1f} MiB"]
+    lines = [
+        f"soak: {total:,} requests in {samples[-1][0]:.0f}s; RSS first {samples[0][1]:.1f} MiB, "
+        f"after warm-up {settled[0][1]:.1f} MiB, last {samples[-1][1]:.1f} MiB, "
+        f"max {max(r for _, r in samples):.1f} MiB; growth after warm-up {settled[-1][1] - settled[0][1]:+.1f} MiB; "
+        f"peak RSS {peak_rss_mib(target.pid) or 0:.1f} MiB"
+    ]
     lines.append("RSS samples (s, MiB): " + ", ".join(f"{t:.0f}:{r:.1f}" for t, r in samples))
     return "\n".join(lines)
 
 
 # -- main ---------------------------------------------------------------------------
 
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 run of 1 s at 1 and 16 connections")
     parser.add_argument("--runs", type=int, default=3, help="repeats per measurement; medians are shown (default 3)")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
     parser.add_argument("--connections", default="1,16,64", help="comma list (default 1,16,64)")
-    parser.add_argument("--first-events", type=int, default=500,
-                        help="sequential streamed requests per first-event measurement (default 500)")
-    parser.add_argument("--features", default="",
-                        help=f"extra gateways to run side by side, comma list of: {', '.join(n for n in FEATURES if n != 'plain')}"
-                             " or 'all'")
-    parser.add_argument("--peers", default="", help="also run these peers (comma list of: litellm, portkey); "
-                        "installed on first use under --peers-dir")
-    parser.add_argument("--peers-dir", default=str(Path.home() / ".cache" / "aigw-bench-peers"),
-                        help="where peers are installed (outside the repository)")
-    parser.add_argument("--soak", type=float, default=0.0, help="after the table, load the gateway for this many "
-                        "seconds (600 for the 10-minute soak) and sample its RSS")
+    parser.add_argument(
+        "--first-events",
+        type=int,
+        default=500,
+        help="sequential streamed requests per first-event measurement (default 500)",
+    )
+    parser.add_argument(
+        "--features",
+        default="",
+        help=f"extra gateways to run side by side, comma list of: {', '.join(n for n in FEATURES if n != 'plain')}"
+        " or 'all'",
+    )
+    parser.add_argument(
+        "--peers",
+        default="",
+        help="also run these peers (comma list of: litellm, portkey); installed on first use under --peers-dir",
+    )
+    parser.add_argument(
+        "--peers-dir",
+        default=str(Path.home() / ".cache" / "aigw-bench-peers"),
+        help="where peers are installed (outside the repository)",
+    )
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=0.0,
+        help="after the table, load the gateway for this many seconds (600 for the 10-minute soak) and sample its RSS",
+    )
     parser.add_argument("--no-stream", action="store_true", help="skip streaming measurements")
     parser.add_argument("--gateway-cpu", type=int, default=0, help="CPU the gateway (and peers) are pinned to")
     parser.add_argument("--load-cpu", type=int, default=1, help="CPU for nginx, wrk and the first-event client")
@@ -316,12 +353,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in args.peers:
             say(f"starting {name}")
             targets.append(peers.start(name, nginx, args.gateway_cpu, Path(args.peers_dir), say))
-        say(f"targets: {', '.join(t.name for t in targets)}; {args.runs} run(s) of {args.duration:g}s at "
-            f"{', '.join(map(str, args.connections))} connection(s)")
+        say(
+            f"targets: {', '.join(t.name for t in targets)}; {args.runs} run(s) of {args.duration:g}s at "
+            f"{', '.join(map(str, args.connections))} connection(s)"
+        )
         figures = measure(targets, args, say)
         print(f"\nMachine: {machine()}")
-        print(f"Gateway pinned to CPU {args.gateway_cpu}; nginx, wrk and the first-event client on CPU {args.load_cpu}. "
-              f"Medians of {args.runs} run(s) of {args.duration:g}s; spread = (max-min)/median of req/s.\n")
+        print(
+            f"Gateway pinned to CPU {args.gateway_cpu}; nginx, wrk and the first-event client on CPU {args.load_cpu}. "
+            f"Medians of {args.runs} run(s) of {args.duration:g}s; spread = (max-min)/median of req/s.\n"
+        )
         print(table(figures, args))
         print()
         print(verdicts(figures, args))
@@ -330,13 +371,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             print()
             print(costs)
         if args.json:
-            Path(args.json).write_bytes(orjson.dumps(
-                {name: {"rps": {c: s.values for c, s in f.rps.items()}, "p50": {c: s.values for c, s in f.p50.items()},
-                        "p99": {c: s.values for c, s in f.p99.items()},
-                        "sse_rps": {c: s.values for c, s in f.sse_rps.items()},
-                        "first_p50": f.first_p50.values, "first_p99": f.first_p99.values,
-                        "peak_rss": f.peak_rss, "errors": f.errors} for name, f in figures.items()},
-                option=orjson.OPT_NON_STR_KEYS | orjson.OPT_INDENT_2))
+            Path(args.json).write_bytes(
+                orjson.dumps(
+                    {
+                        name: {
+                            "rps": {c: s.values for c, s in f.rps.items()},
+                            "p50": {c: s.values for c, s in f.p50.items()},
+                            "p99": {c: s.values for c, s in f.p99.items()},
+                            "sse_rps": {c: s.values for c, s in f.sse_rps.items()},
+                            "first_p50": f.first_p50.values,
+                            "first_p99": f.first_p99.values,
+                            "peak_rss": f.peak_rss,
+                            "errors": f.errors,
+                        }
+                        for name, f in figures.items()
+                    },
+                    option=orjson.OPT_NON_STR_KEYS | orjson.OPT_INDENT_2,
+                )
+            )
         if args.soak:
             gw = next(t for t in targets if t.name == "gateway")
             say(f"soak for {args.soak:g}s")

@@ -29,11 +29,30 @@ PROMPT = [{"role": "user", "content": "Say hello in one short sentence."}]
 
 # The seed's variables would override the bench config; the gateway gets none of them.
 _SEED_ENV = {
-    "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY", "REDIS_URL", "REDIS_PREFIX", "DATA_DIR",
-    "API_PORT", "LOG_LEVEL", "DEFAULT_LAYER", "MAX_ESCALATION_LAYER", "ENABLE_AUTO_ESCALATE", "ENABLE_CROSS_CHECK",
-    "CHAT_MODELS", "CODE_MODELS", "ANALYZE_MODELS", "CREATE_PROJECT_MODELS", "OSS_MODEL_ENABLED",
-    "OSS_MODEL_ENDPOINT", "OSS_MODEL_NAME", "OPENROUTER_FALLBACK_MODELS", "OPENROUTER_REPLACE_OPENAI",
-    "OPENROUTER_REPLACE_CLAUDE", "AIGW_ADMIN_TOKEN", "AIGW_CONFIG",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "OPENROUTER_API_KEY",
+    "REDIS_URL",
+    "REDIS_PREFIX",
+    "DATA_DIR",
+    "API_PORT",
+    "LOG_LEVEL",
+    "DEFAULT_LAYER",
+    "MAX_ESCALATION_LAYER",
+    "ENABLE_AUTO_ESCALATE",
+    "ENABLE_CROSS_CHECK",
+    "CHAT_MODELS",
+    "CODE_MODELS",
+    "ANALYZE_MODELS",
+    "CREATE_PROJECT_MODELS",
+    "OSS_MODEL_ENABLED",
+    "OSS_MODEL_ENDPOINT",
+    "OSS_MODEL_NAME",
+    "OPENROUTER_FALLBACK_MODELS",
+    "OPENROUTER_REPLACE_OPENAI",
+    "OPENROUTER_REPLACE_CLAUDE",
+    "AIGW_ADMIN_TOKEN",
+    "AIGW_CONFIG",
 }
 
 
@@ -63,6 +82,7 @@ def direct(nginx: Nginx) -> Target:
 
 
 # -- the gateway and its features ---------------------------------------------
+
 
 @dataclass(frozen=True)
 class Feature:
@@ -97,23 +117,39 @@ FEATURES: dict[str, Feature] = {
     for feature in (
         Feature("plain", "defaults: explicit model id, usage logging on, cache on (skips non-deterministic requests)"),
         Feature("auto", "model=auto: classify task and complexity, pick the tier", json_model="auto"),
-        Feature("nousage", "usage.enabled: false (the plain row minus this one is usage logging's cost)",
-                config=_without_usage),
+        Feature(
+            "nousage",
+            "usage.enabled: false (the plain row minus this one is usage logging's cost)",
+            config=_without_usage,
+        ),
         Feature("redis", "redis_url set (cache in Redis); requests not cacheable, so no lookups", config=_with_redis),
-        Feature("cache-hit", "temperature 0 and Redis: every request after the first is a Redis cache hit",
-                config=_with_redis, body={"temperature": 0}),
+        Feature(
+            "cache-hit",
+            "temperature 0 and Redis: every request after the first is a Redis cache hit",
+            config=_with_redis,
+            body={"temperature": 0},
+        ),
         Feature("cache-hit-memory", "temperature 0, no Redis: in-process LRU cache hits", body={"temperature": 0}),
-        Feature("token", "a gateway token (hashed lookup) with a daily budget, in a project with daily and monthly "
-                "budgets: every request reserves and settles against both", config=_with_project_budget,
-                token=("bench", 1_000_000.0)),
+        Feature(
+            "token",
+            "a gateway token (hashed lookup) with a daily budget, in a project with daily and monthly "
+            "budgets: every request reserves and settles against both",
+            config=_with_project_budget,
+            token=("bench", 1_000_000.0),
+        ),
     )
 }
 
 
 def gateway_config(nginx: Nginx, port: int, data_dir: Path, feature: Feature, ctx: dict[str, str]) -> dict[str, Any]:
     raw: dict[str, Any] = {
-        "server": {"host": "127.0.0.1", "port": port, "data_dir": str(data_dir), "log_level": "warning",
-                   "admin_token": "bench-admin-token"},
+        "server": {
+            "host": "127.0.0.1",
+            "port": port,
+            "data_dir": str(data_dir),
+            "log_level": "warning",
+            "admin_token": "bench-admin-token",
+        },
         "providers": {
             "upjson": {"kind": "openai", "base_url": nginx.url + "/json/v1", "api_key": "sk-bench"},
             "upsse": {"kind": "openai", "base_url": nginx.url + "/sse/v1", "api_key": "sk-bench"},
@@ -138,7 +174,10 @@ def gateway(nginx: Nginx, feature: Feature, cpu: int | None, ctx: dict[str, str]
     log = (work / "gateway.log").open("wb")
     process = subprocess.Popen(
         pinned([sys.executable, "-m", "proxy", "serve", "--config", str(config)], cpu),
-        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=work,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_for_port(port, process)
@@ -170,8 +209,11 @@ def gateway(nginx: Nginx, feature: Feature, cpu: int | None, ctx: dict[str, str]
 
 def _create_token(port: int, project: str, daily_usd: float) -> str:
     """A token made the way an admin makes one (POST /admin/tokens); returns its secret."""
-    response = httpx.post(f"http://127.0.0.1:{port}/admin/tokens", timeout=10,
-                          headers={"authorization": "Bearer bench-admin-token"},
-                          json={"name": "bench", "project": project, "limits": {"daily_usd": daily_usd}})
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/admin/tokens",
+        timeout=10,
+        headers={"authorization": "Bearer bench-admin-token"},
+        json={"name": "bench", "project": project, "limits": {"daily_usd": daily_usd}},
+    )
     response.raise_for_status()
     return str(response.json()["secret"])

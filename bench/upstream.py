@@ -34,7 +34,10 @@ def completion_json() -> bytes:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": "Hello! This is a canned answer from the bench upstream."},
+                    "message": {
+                        "role": "assistant",
+                        "content": "Hello! This is a canned answer from the bench upstream.",
+                    },
                     "finish_reason": "stop",
                 }
             ],

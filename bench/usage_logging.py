@@ -53,9 +53,13 @@ def start(workdir: Path, usage: bool) -> tuple[subprocess.Popen[bytes], str]:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")} | {"PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "proxy", "serve", "--port", str(port), "--config",
-                                str(workdir / "config.yaml")], cwd=workdir, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "proxy", "serve", "--port", str(port), "--config", str(workdir / "config.yaml")],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -129,17 +133,23 @@ def main() -> int:
         rows = int(row[0]) if row else 0
     sent = 50 + args.rounds * args.requests * 2
 
-    print(f"usage logging on vs off: {args.rounds} rounds, {args.requests} sequential + {args.requests} at "
-          f"concurrency {args.concurrency} per round and side, demo model, cache off")
+    print(
+        f"usage logging on vs off: {args.rounds} rounds, {args.requests} sequential + {args.requests} at "
+        f"concurrency {args.concurrency} per round and side, demo model, cache off"
+    )
     print(f"{'':12}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'req/s @' + str(args.concurrency):>12}")
     for name in sides:
         values = latencies[name]
-        print(f"{name:12}{quantile(values, 0.5):9.3f}{quantile(values, 0.95):9.3f}{quantile(values, 0.99):9.3f}"
-              f"{statistics.fmean(values):9.3f}{statistics.median(throughput[name]):12.0f}")
+        print(
+            f"{name:12}{quantile(values, 0.5):9.3f}{quantile(values, 0.95):9.3f}{quantile(values, 0.99):9.3f}"
+            f"{statistics.fmean(values):9.3f}{statistics.median(throughput[name]):12.0f}"
+        )
     on, off = latencies["usage on"], latencies["usage off"]
-    print(f"{'difference':12}{quantile(on, 0.5) - quantile(off, 0.5):+9.3f}{quantile(on, 0.95) - quantile(off, 0.95):+9.3f}"
-          f"{quantile(on, 0.99) - quantile(off, 0.99):+9.3f}{statistics.fmean(on) - statistics.fmean(off):+9.3f}"
-          f"{statistics.median(throughput['usage on']) - statistics.median(throughput['usage off']):+12.0f}")
+    print(
+        f"{'difference':12}{quantile(on, 0.5) - quantile(off, 0.5):+9.3f}{quantile(on, 0.95) - quantile(off, 0.95):+9.3f}"
+        f"{quantile(on, 0.99) - quantile(off, 0.99):+9.3f}{statistics.fmean(on) - statistics.fmean(off):+9.3f}"
+        f"{statistics.median(throughput['usage on']) - statistics.median(throughput['usage off']):+12.0f}"
+    )
     print(f"rows in the 'on' side's usage log: {rows} of {sent} requests sent")
     return 0 if rows == sent else 1
 

@@ -175,7 +175,8 @@ def lower_ceiling(principal: Principal, value: str) -> Principal:
     if tier is None:
         raise InvalidRequest(
             f"{MAX_TIER_HEADER} must be one of {', '.join(TIERS)} (got {value[:20]!r})",
-            param=MAX_TIER_HEADER, code="invalid_value",
+            param=MAX_TIER_HEADER,
+            code="invalid_value",
         )
     current = principal.max_tier
     lowered = tier if current is None or TIERS.index(tier) < TIERS.index(current) else current

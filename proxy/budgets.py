@@ -255,7 +255,11 @@ class MemoryLedger:
     async def reserve(self, reservation: Reservation, expires_at: float) -> tuple[int, int, int] | None:
         for index, counter in enumerate(reservation.counters):
             spent, reserved = self.counters.get(counter.key, [0, 0])
-            if counter.limit is not None and reservation.amount > 0 and spent + reserved + reservation.amount > counter.limit:
+            if (
+                counter.limit is not None
+                and reservation.amount > 0
+                and spent + reserved + reservation.amount > counter.limit
+            ):
                 return index, spent, reserved
         for counter in reservation.counters:
             self.counters.setdefault(counter.key, [0, 0])[1] += reservation.amount
@@ -361,7 +365,9 @@ class Budgets:
         try:
             return await self.project_limits(project)
         except (RedisError, OSError) as error:
-            log.warning("budget store unreachable (%s); using the configured limits of %r", type(error).__name__, project)
+            log.warning(
+                "budget store unreachable (%s); using the configured limits of %r", type(error).__name__, project
+            )
             return self.config.projects.get(project, Limits())
 
     def counters(self, scope: str, limits: Limits, now: datetime) -> list[Counter]:
@@ -399,7 +405,9 @@ class Budgets:
                 values = [(0, 0)] * len(limited)  # the reservation decides; steering waits for Redis
             for counter, (spent, reserved) in zip(limited, values, strict=True):
                 assert counter.limit is not None
-                plan.fractions[f"{counter.scope}:{counter.period}"] = (spent + reserved) / counter.limit if counter.limit else 1.0
+                plan.fractions[f"{counter.scope}:{counter.period}"] = (
+                    (spent + reserved) / counter.limit if counter.limit else 1.0
+                )
             if plan.fractions and max(plan.fractions.values()) >= steer_at:
                 max_tier = _tightest(max_tier, self.config.budgets.steer_max_tier)
         if max_tier != principal.max_tier:

@@ -88,8 +88,9 @@ def render_task(task: str, files: Sequence[Any] = (), context: dict[str, Any] | 
             content = item.get("content")
             parts.append(f"File: {item['path']}" + (f"\n```\n{content}\n```" if isinstance(content, str) else ""))
         else:
-            raise InvalidRequest("each entry of 'files' must be a path or an object {path, content}", param="files",
-                                 code="invalid_type")
+            raise InvalidRequest(
+                "each entry of 'files' must be a path or an object {path, content}", param="files", code="invalid_type"
+            )
     return "\n\n".join(parts)
 
 

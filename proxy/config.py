@@ -242,6 +242,8 @@ class ConversationConfig(_Frozen):
         if self.keep_recent_messages >= self.compress_after_messages:
             raise ValueError("keep_recent_messages must be below compress_after_messages")
         return self
+
+
 class Limits(_Frozen):
     """Spending and traffic limits of a project or a gateway token; unset means unlimited."""
 
@@ -427,6 +429,7 @@ class Config(_Frozen):
 def _expand_env(value: Any, env: Mapping[str, str]) -> Any:
     """Replace `${VAR}` and `${VAR:-default}` in every string of the YAML tree."""
     if isinstance(value, str):
+
         def repl(match: re.Match[str]) -> str:
             return env.get(match.group(1)) or (match.group(2) or "")
 

@@ -60,7 +60,9 @@ async def cross_check(gateway: Gateway, body: JSON, decision: RouteDecision, res
         return CrossChecked("skipped", f"second_failed_{error.status_code}", response, decision)
     calls: list[tuple[ModelConfig, JSON]] = [(second, other)]
     first_text, second_text = answer_text(response), answer_text(other)
-    format_type = (body.get("response_format") or {}).get("type") if isinstance(body.get("response_format"), dict) else None
+    format_type = (
+        (body.get("response_format") or {}).get("type") if isinstance(body.get("response_format"), dict) else None
+    )
     found, how = verdict(first_text, second_text, json_mode=format_type in ("json_object", "json_schema"))
     if found == "agreed":
         return CrossChecked("agreed", how, response, decision, calls)
@@ -71,11 +73,17 @@ async def cross_check(gateway: Gateway, body: JSON, decision: RouteDecision, res
     if TIERS.index(judge.tier) > TIERS.index(decision.ceiling):
         return CrossChecked("disagreed", f"{how},judge_above_max_tier", response, decision, calls)
     messages = body.get("messages") or []
-    request_text = next((m.get("content") for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), "")
+    request_text = next(
+        (m.get("content") for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), ""
+    )
     try:
         verdict_response = await gateway.providers[judge.provider].complete(
-            {"model": judge.upstream_model, "messages": judge_prompt(str(request_text), first_text, second_text),
-             "max_tokens": 5, "temperature": 0}
+            {
+                "model": judge.upstream_model,
+                "messages": judge_prompt(str(request_text), first_text, second_text),
+                "max_tokens": 5,
+                "temperature": 0,
+            }
         )
     except GatewayError as error:
         log.warning("cross-check judge %s failed: %s", judge.id, error.message)

@@ -20,8 +20,9 @@ from starlette.types import Receive, Scope, Send
 class EventStream(Response):
     media_type = "text/event-stream"
 
-    def __init__(self, frames: AsyncIterable[bytes], headers: Mapping[str, str] | None = None,
-                 status_code: int = 200) -> None:
+    def __init__(
+        self, frames: AsyncIterable[bytes], headers: Mapping[str, str] | None = None, status_code: int = 200
+    ) -> None:
         self.frames = frames
         self.status_code = status_code
         self.background = None

@@ -52,7 +52,9 @@ class LogBuffer(logging.Handler):
             message = str(record.msg)
         with self._guard:
             self._seq += 1
-            self.lines.append(LogLine(self._seq, record.created, record.levelno, record.levelname, record.name, message))
+            self.lines.append(
+                LogLine(self._seq, record.created, record.levelno, record.levelname, record.name, message)
+            )
             waiters = list(self._waiters)
         for loop, event in waiters:
             loop.call_soon_threadsafe(event.set)
@@ -63,7 +65,8 @@ class LogBuffer(logging.Handler):
         with self._guard:
             lines = [line for line in self.lines if line.seq > seq]
         lines = [
-            line for line in lines
+            line
+            for line in lines
             if line.levelno >= floor and (not needle or needle in line.message.lower() or needle in line.logger)
         ]
         return lines[-limit:]

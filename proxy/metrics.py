@@ -71,12 +71,15 @@ class _ModelKeys:
     __slots__ = ("buckets", "inf", "sum", "count", "tokens", "cost")
 
     def __init__(self, model: str) -> None:
-        self.buckets = tuple(sample("aigw_request_duration_seconds_bucket", model=model, le=f"{bound:g}")
-                             for bound in BUCKETS)
+        self.buckets = tuple(
+            sample("aigw_request_duration_seconds_bucket", model=model, le=f"{bound:g}") for bound in BUCKETS
+        )
         self.inf = sample("aigw_request_duration_seconds_bucket", model=model, le="+Inf")
         self.sum = sample("aigw_request_duration_seconds_sum", model=model)
         self.count = sample("aigw_request_duration_seconds_count", model=model)
-        self.tokens = {kind: sample("aigw_tokens_total", model=model, kind=kind) for kind in ("input", "output", "cached")}
+        self.tokens = {
+            kind: sample("aigw_tokens_total", model=model, kind=kind) for kind in ("input", "output", "cached")
+        }
         self.cost = sample("aigw_cost_usd_total", model=model)
 
 
@@ -180,14 +183,19 @@ def server_stats(values: Mapping[str, float], started_at: float, providers: Mapp
     memory = _total(values, "aigw_process_resident_memory_bytes") / (1024 * 1024)
     return {
         "uptime": {"seconds": uptime, "formatted": f"{hours}h {minutes}m {seconds}s"},
-        "requests": {"total": int(requests), "averageDuration": round(duration * 1000 / requests, 1) if requests else 0},
+        "requests": {
+            "total": int(requests),
+            "averageDuration": round(duration * 1000 / requests, 1) if requests else 0,
+        },
         "llm": {
             "totalCalls": int(_total(values, "aigw_llm_calls_total")),
             "tokens": {"input": int(tokens_in), "output": int(tokens_out), "total": int(tokens_in + tokens_out)},
             "cost": {"total": round(_total(values, "aigw_cost_usd_total"), 9), "currency": "USD"},
         },
-        "cache": {"hits": int(_total(values, "aigw_cache_hits_total")),
-                  "savedUsd": round(_total(values, "aigw_cache_saved_usd_total"), 9)},
+        "cache": {
+            "hits": int(_total(values, "aigw_cache_hits_total")),
+            "savedUsd": round(_total(values, "aigw_cache_saved_usd_total"), 9),
+        },
         "memory": {"heapUsed": round(memory, 1), "heapTotal": round(memory, 1), "unit": "MB"},
         "providers": dict(providers),
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
@@ -219,8 +227,9 @@ class SharedMetrics:
         if self.redis is None:
             return own
         try:
-            keys = [key async for key in self.redis.scan_iter(match=self.pattern, count=1000)
-                    if key.decode() != self.key]
+            keys = [
+                key async for key in self.redis.scan_iter(match=self.pattern, count=1000) if key.decode() != self.key
+            ]
             raw = await self.redis.mget(keys) if keys else []
         except (RedisError, OSError):
             return own

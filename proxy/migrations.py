@@ -26,7 +26,9 @@ class Migrations:
 
     def apply(self, db: duckdb.DuckDBPyConnection) -> list[str]:
         """Apply the migrations not yet recorded; return the names applied."""
-        db.execute("CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ DEFAULT now())")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ DEFAULT now())"
+        )
         done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
         applied = []
         for name, function in self.steps:

@@ -98,8 +98,14 @@ def _settle_hit(event: UsageEvent, decision: RouteDecision, usage: Usage) -> Non
     event.cost_usd = 0.0
 
 
-async def _replay(gateway: Gateway, body: JSON, decision: RouteDecision, event: UsageEvent,
-                  headers: dict[str, str], cached: CachedAnswer) -> ChatOutcome:
+async def _replay(
+    gateway: Gateway,
+    body: JSON,
+    decision: RouteDecision,
+    event: UsageEvent,
+    headers: dict[str, str],
+    cached: CachedAnswer,
+) -> ChatOutcome:
     headers["x-gateway-cost"] = "0"
     if body.get("stream"):
         client_options = body.get("stream_options") or {}
@@ -151,8 +157,9 @@ def _publish(gateway: Gateway, event: UsageEvent) -> None:
         gateway.usage.publish(event)
 
 
-def _note_attempts(gateway: Gateway, call: ChatCall, body: JSON, event: UsageEvent, headers: dict[str, str],
-                   dispatched: Dispatched) -> Decimal:
+def _note_attempts(
+    gateway: Gateway, call: ChatCall, body: JSON, event: UsageEvent, headers: dict[str, str], dispatched: Dispatched
+) -> Decimal:
     """Headers and usage fields for the model that answered; a usage row for each answer that was paid and
     thrown away. Returns what those thrown-away answers cost."""
     thrown_away = Decimal(0)
@@ -181,8 +188,9 @@ def _note_attempts(gateway: Gateway, call: ChatCall, body: JSON, event: UsageEve
     return thrown_away
 
 
-def _publish_side_calls(gateway: Gateway, call: ChatCall, body: JSON, decision: RouteDecision,
-                        checked: crosscheck.CrossChecked) -> Decimal:
+def _publish_side_calls(
+    gateway: Gateway, call: ChatCall, body: JSON, decision: RouteDecision, checked: crosscheck.CrossChecked
+) -> Decimal:
     """A usage row per cross-check call (the second model, the judge), each costed; returns their cost."""
     total = Decimal(0)
     for model, answer in checked.calls:
@@ -233,8 +241,9 @@ async def run_chat(gateway: Gateway, body: JSON, call: ChatCall) -> ChatOutcome:
         raise
 
     try:
-        dispatched = await call_upstream(gateway, body, decision, principal=call.principal, approval=call.approval,
-                                         handoff=call.handoff)
+        dispatched = await call_upstream(
+            gateway, body, decision, principal=call.principal, approval=call.approval, handoff=call.handoff
+        )
     except GatewayError as error:
         event.status, event.error_type = error.status_code, error.code or error.error_type
         _publish(gateway, event)

@@ -23,8 +23,11 @@ def cost_usd(model: ModelConfig, usage: Usage) -> Decimal:
 @functools.lru_cache(maxsize=1024)
 def _per_token(input_usd: float, cached_usd: float, output_usd: float) -> tuple[Decimal, Decimal, Decimal]:
     # USD per token as exact decimals, converted once per price list rather than per request.
-    return (Decimal(str(input_usd)) / _MILLION, Decimal(str(cached_usd)) / _MILLION,
-            Decimal(str(output_usd)) / _MILLION)
+    return (
+        Decimal(str(input_usd)) / _MILLION,
+        Decimal(str(cached_usd)) / _MILLION,
+        Decimal(str(output_usd)) / _MILLION,
+    )
 
 
 def format_cost(cost: Decimal) -> str:

@@ -119,9 +119,13 @@ class MemoryBuckets:
             if take and (allow_at > now or cost > limit):
                 ok = False
                 retry = -1 if cost > limit else math.ceil(allow_at - now)
-                states.append(State(False, max(0, int((PERIOD_MS - (tat - now)) // interval)), math.ceil(tat - now), retry))
+                states.append(
+                    State(False, max(0, int((PERIOD_MS - (tat - now)) // interval)), math.ceil(tat - now), retry)
+                )
             else:
-                states.append(State(True, max(0, int((PERIOD_MS - (new_tat - now)) // interval)), math.ceil(new_tat - now), 0))
+                states.append(
+                    State(True, max(0, int((PERIOD_MS - (new_tat - now)) // interval)), math.ceil(new_tat - now), 0)
+                )
         if ok:
             for key, new_tat in plans:
                 self.tat[key] = new_tat

@@ -38,8 +38,7 @@ def _mtime(path: Path) -> float | None:
 
 # What a running process holds open or was started with: a change to these is
 # noted and reported, and applies at the next start.
-RESTART_ONLY = ("server.host", "server.port", "server.data_dir", "redis_url", "redis_prefix",
-                "usage")
+RESTART_ONLY = ("server.host", "server.port", "server.data_dir", "redis_url", "redis_prefix", "usage")
 
 
 def restart_only_changes(old: Config, new: Config) -> list[str]:
@@ -144,8 +143,7 @@ class ConfigWatcher:
     async def apply(self, config: Config) -> None:
         pending = restart_only_changes(self.gateway.config, config)
         if pending:
-            log.warning("config reloaded, but these settings take effect only after a restart: %s",
-                        ", ".join(pending))
+            log.warning("config reloaded, but these settings take effect only after a restart: %s", ", ".join(pending))
         self.restart_required = sorted(set(self.restart_required) | set(pending))
         retired = await self.gateway.reconfigure(config)
         logging.getLogger().setLevel(config.server.log_level.upper())
@@ -170,7 +168,9 @@ def _merge_overrides(current: dict[str, Any], change: dict[str, Any]) -> dict[st
             inner = dict(merged[key])
             for inner_key, inner_value in value.items():
                 old = inner.get(inner_key)
-                inner[inner_key] = {**old, **inner_value} if isinstance(old, dict) and isinstance(inner_value, dict) else inner_value
+                inner[inner_key] = (
+                    {**old, **inner_value} if isinstance(old, dict) and isinstance(inner_value, dict) else inner_value
+                )
             merged[key] = inner
         else:
             merged[key] = value

@@ -79,8 +79,17 @@ class Gateway:
         free_models = _free_models(config, providers, available)
         router = Router(config, available, health, free_models)
         gateway = cls(
-            config, providers, available, router, usage, redis_client, admin_token(config), cache, responses,
-            health=health, free_models=free_models,
+            config,
+            providers,
+            available,
+            router,
+            usage,
+            redis_client,
+            admin_token(config),
+            cache,
+            responses,
+            health=health,
+            free_models=free_models,
             approvals=ApprovalStore(redis_client, config.redis_prefix, config.routing.escalation_token_ttl_seconds),
         )
         if free_models is not None and not router.by_tier["L0"]:
@@ -170,7 +179,11 @@ class Gateway:
             f"  usage log: {Path(config.server.data_dir) / 'usage.duckdb'}"
             + (f" (through Redis stream {config.redis_prefix}usage:events)" if config.redis_url else ""),
             "  admin:     "
-            + ("token from config" if config.server.admin_token else f"token in {Path(config.server.data_dir) / 'admin_token'}"),
+            + (
+                "token from config"
+                if config.server.admin_token
+                else f"token in {Path(config.server.data_dir) / 'admin_token'}"
+            ),
         ]
         if self.router.demo_only:
             lines.append("  NOTE: no provider key and no Ollama found; answering with the built-in 'demo' model ($0).")
@@ -203,7 +216,12 @@ def _free_models(config: Config, providers: dict[str, Provider], available: set[
     """The OpenRouter free-model list, when enabled and OpenRouter is keyed and reachable."""
     settings = config.routing.openrouter_free
     provider = providers.get(settings.provider)
-    if not settings.enabled or provider is None or settings.provider not in available or provider.config.kind != "openai":
+    if (
+        not settings.enabled
+        or provider is None
+        or settings.provider not in available
+        or provider.config.kind != "openai"
+    ):
         return None
     return OpenRouterFree(settings, settings.provider, provider.client)
 
@@ -226,7 +244,11 @@ def build_providers_lazily(config: Config, current: dict[str, Provider]) -> dict
         if not provider_config.usable:
             continue
         existing = current.get(name)
-        result[name] = existing if existing is not None and existing.config == provider_config else build_provider(name, provider_config)
+        result[name] = (
+            existing
+            if existing is not None and existing.config == provider_config
+            else build_provider(name, provider_config)
+        )
     return result
 
 

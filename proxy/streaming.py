@@ -35,8 +35,9 @@ class StreamRelay:
     with a proper HTTP status instead of a 200 followed by an error event.
     """
 
-    def __init__(self, chunks: AsyncIterator[bytes], *, include_usage: bool, on_end: StreamEnd,
-                 cost: StreamCost | None = None) -> None:
+    def __init__(
+        self, chunks: AsyncIterator[bytes], *, include_usage: bool, on_end: StreamEnd, cost: StreamCost | None = None
+    ) -> None:
         self._chunks = chunks
         self.include_usage = include_usage
         self.on_end = on_end

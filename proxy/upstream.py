@@ -87,8 +87,15 @@ class _TierFailed(Exception):
         self.response = response
 
 
-async def call_upstream(gateway: Gateway, body: JSON, decision: RouteDecision, *, principal: Principal,
-                        approval: str | None = None, handoff: Handoff | None = None) -> Dispatched:
+async def call_upstream(
+    gateway: Gateway,
+    body: JSON,
+    decision: RouteDecision,
+    *,
+    principal: Principal,
+    approval: str | None = None,
+    handoff: Handoff | None = None,
+) -> Dispatched:
     """Answer `body` starting from `decision`; raise the last error when nothing can."""
     attempts: list[Attempt] = []
     start_tier = decision.tier
@@ -96,7 +103,10 @@ async def call_upstream(gateway: Gateway, body: JSON, decision: RouteDecision, *
     if approval:
         decision = await _approved(gateway, body, decision, principal, approval)
         if handoff is not None and decision.tier != start_tier:
-            sent = {**body, "messages": handoff(attempts, "a lower tier fell short; the client approved this escalation")}
+            sent = {
+                **body,
+                "messages": handoff(attempts, "a lower tier fell short; the client approved this escalation"),
+            }
     while True:
         try:
             response, chunks, answered = await _try_tier(gateway, sent, decision, attempts)
@@ -104,7 +114,9 @@ async def call_upstream(gateway: Gateway, body: JSON, decision: RouteDecision, *
             escalated_from = start_tier if decision.tier != start_tier else None
             return Dispatched(final, response, chunks, attempts, escalated_from)
         except _TierFailed as failure:
-            nxt = gateway.router.next_tier(decision.task, decision.tier, decision.ceiling) if decision.flexible else None
+            nxt = (
+                gateway.router.next_tier(decision.task, decision.tier, decision.ceiling) if decision.flexible else None
+            )
             if nxt is None:
                 if failure.response is not None:
                     # Nothing above to ask: the last answer, flawed as it is, beats an error. It is
@@ -122,10 +134,15 @@ async def call_upstream(gateway: Gateway, body: JSON, decision: RouteDecision, *
                 sent = {**body, "messages": handoff(attempts, failure.reason)}
             else:
                 tried = [f"{a.model} ({a.tier})" for a in attempts]
-                sent = {**body, "messages": [handoff_message(decision.task, tried, failure.reason),
-                                             *(body.get("messages") or [])]}
+                sent = {
+                    **body,
+                    "messages": [handoff_message(decision.task, tried, failure.reason), *(body.get("messages") or [])],
+                }
             decision = replace(
-                decision, model=candidates[0], tier=tier, candidates=candidates,
+                decision,
+                model=candidates[0],
+                tier=tier,
+                candidates=candidates,
                 reasons=(*decision.reasons, f"escalated:{decision.tier}->{tier}:{failure.reason}"),
             )
 
@@ -138,8 +155,9 @@ def _paid(candidates: tuple[ModelConfig, ...]) -> bool:
     return bool(candidates) and (candidates[0].price.input > 0 or candidates[0].price.output > 0)
 
 
-async def _try_tier(gateway: Gateway, body: JSON, decision: RouteDecision,
-                    attempts: list[Attempt]) -> tuple[JSON | None, AsyncIterator[bytes] | None, ModelConfig]:
+async def _try_tier(
+    gateway: Gateway, body: JSON, decision: RouteDecision, attempts: list[Attempt]
+) -> tuple[JSON | None, AsyncIterator[bytes] | None, ModelConfig]:
     health = gateway.health
     candidates = decision.candidates if decision.flexible else (decision.model,)
     if decision.model not in candidates:
@@ -171,7 +189,9 @@ async def _try_tier(gateway: Gateway, body: JSON, decision: RouteDecision,
     if last_error is None:
         last_error = UpstreamUnavailable(
             "every model of tier " + decision.tier + " is failing (circuit open); try again shortly",
-            provider=decision.provider, status_code=503, code="circuit_open",
+            provider=decision.provider,
+            status_code=503,
+            code="circuit_open",
         )
         raise _TierFailed("circuit_open", last_error)
     raise _TierFailed(_reason(last_error), last_error)
@@ -183,8 +203,9 @@ def _reason(error: GatewayError) -> str:
     return f"upstream_{error.status_code}"
 
 
-async def _with_retries(gateway: Gateway, provider: Provider, body: JSON, model: ModelConfig, tier: Tier,
-                        attempts: list[Attempt]) -> tuple[JSON | None, AsyncIterator[bytes] | None]:
+async def _with_retries(
+    gateway: Gateway, provider: Provider, body: JSON, model: ModelConfig, tier: Tier, attempts: list[Attempt]
+) -> tuple[JSON | None, AsyncIterator[bytes] | None]:
     retry = gateway.config.routing.retry
     upstream_body = {**body, "model": model.upstream_model}
     if provider.config.kind != "anthropic":
@@ -221,8 +242,13 @@ async def _with_retries(gateway: Gateway, provider: Provider, body: JSON, model:
             )
             if error.status_code != 429:  # rate limiting is backpressure, not ill health
                 gateway.health.record(
-                    model.provider, model.id, False, latency_ms=attempt.latency_ms, error=error.message[:200],
-                    timeout=timeout, provider_wide=isinstance(error, UpstreamUnavailable) and not timeout,
+                    model.provider,
+                    model.id,
+                    False,
+                    latency_ms=attempt.latency_ms,
+                    error=error.message[:200],
+                    timeout=timeout,
+                    provider_wide=isinstance(error, UpstreamUnavailable) and not timeout,
                 )
             if not retryable or attempt_index + 1 >= retry.attempts:
                 raise
@@ -270,13 +296,22 @@ async def _prepend(first: bytes | None, chunks: AsyncIterator[bytes]) -> AsyncIt
         await chunks.aclose()  # type: ignore[attr-defined]
 
 
-async def _escalation_required(gateway: Gateway, body: JSON, decision: RouteDecision, tier: Tier,
-                               candidates: tuple[ModelConfig, ...], reason: str, attempts: list[Attempt],
-                               principal: Principal) -> EscalationRequired:
+async def _escalation_required(
+    gateway: Gateway,
+    body: JSON,
+    decision: RouteDecision,
+    tier: Tier,
+    candidates: tuple[ModelConfig, ...],
+    reason: str,
+    attempts: list[Attempt],
+    principal: Principal,
+) -> EscalationRequired:
     model = candidates[0]
     tokens_in = estimate_messages_tokens(body.get("messages") or [], body.get("tools"))
     tokens_out = int(body.get("max_completion_tokens") or body.get("max_tokens") or 1000)
-    estimate = (Decimal(tokens_in) * Decimal(str(model.price.input)) + Decimal(tokens_out) * Decimal(str(model.price.output))) / Decimal(1_000_000)
+    estimate = (
+        Decimal(tokens_in) * Decimal(str(model.price.input)) + Decimal(tokens_out) * Decimal(str(model.price.output))
+    ) / Decimal(1_000_000)
     grant = Grant(principal.project, fingerprint(principal.project, body), tier, decision.tier, reason)
     token = await gateway.approvals.issue(grant)
     ttl = gateway.config.routing.escalation_token_ttl_seconds
@@ -300,19 +335,23 @@ async def _escalation_required(gateway: Gateway, body: JSON, decision: RouteDeci
     )
 
 
-async def _approved(gateway: Gateway, body: JSON, decision: RouteDecision, principal: Principal,
-                    token: str) -> RouteDecision:
+async def _approved(
+    gateway: Gateway, body: JSON, decision: RouteDecision, principal: Principal, token: str
+) -> RouteDecision:
     """The decision moved to the tier an approval token grants, or a 403 for a bad token."""
     grant = await gateway.approvals.redeem(token.strip())
     if grant is None:
         raise PermissionDenied(
             "the escalation approval token is unknown, already used or expired; send the request without it "
-            "to get a new one", param="x-gateway-approve-escalation", code="escalation_token_invalid",
+            "to get a new one",
+            param="x-gateway-approve-escalation",
+            code="escalation_token_invalid",
         )
     if grant.project != principal.project or grant.fingerprint != fingerprint(principal.project, body):
         raise PermissionDenied(
             "this escalation approval token was issued for a different request or project",
-            param="x-gateway-approve-escalation", code="escalation_token_mismatch",
+            param="x-gateway-approve-escalation",
+            code="escalation_token_mismatch",
         )
     tier = grant.tier
     if TIERS.index(tier) > TIERS.index(decision.ceiling):
@@ -323,6 +362,9 @@ async def _approved(gateway: Gateway, body: JSON, decision: RouteDecision, princ
     if not candidates:
         return decision
     return replace(
-        decision, model=candidates[0], tier=tier, candidates=candidates,
+        decision,
+        model=candidates[0],
+        tier=tier,
+        candidates=candidates,
         reasons=(*decision.reasons, f"escalated:{grant.from_tier}->{tier}:approved"),
     )

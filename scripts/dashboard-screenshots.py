@@ -33,14 +33,20 @@ def main() -> None:
         try:
             admin = {"authorization": f"Bearer {ADMIN}"}
             for index, model in enumerate(["auto", "L0", "code", "auto", "analyze"] * 4):
-                httpx.post(server.url + "/v1/chat/completions",
-                           json={"model": model, "messages": [{"role": "user", "content": f"question {index}"}]})
-            httpx.put(server.url + "/admin/alerts/rules/daily-spend", headers=admin,
-                      json={"kind": "cost", "threshold": 5, "window_seconds": 86400})
+                httpx.post(
+                    server.url + "/v1/chat/completions",
+                    json={"model": model, "messages": [{"role": "user", "content": f"question {index}"}]},
+                )
+            httpx.put(
+                server.url + "/admin/alerts/rules/daily-spend",
+                headers=admin,
+                json={"kind": "cost", "threshold": 5, "window_seconds": 86400},
+            )
             httpx.post(server.url + "/admin/tokens", headers=admin, json={"name": "laptop", "project": "team-a"})
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), headless=True,
-                                                     args=["--no-sandbox", "--disable-gpu"])
+                browser = playwright.chromium.launch(
+                    executable_path=shutil.which("chromium"), headless=True, args=["--no-sandbox", "--disable-gpu"]
+                )
                 page = browser.new_page(viewport={"width": 1280, "height": 860})
                 page.goto(server.url + "/dashboard/")
                 page.fill("#login-token", ADMIN)

@@ -15,15 +15,28 @@ def cli_env(url: str, **extra: str) -> dict[str, str]:
     return {**keep, "PYTHONPATH": str(ROOT), "AIGW_URL": url, "NO_COLOR": "1", **extra}
 
 
-def aigw(url: str, *args: str, cwd: Path | None = None, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+def aigw(
+    url: str, *args: str, cwd: Path | None = None, stdin: str = "", **env: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "proxy", *args], cwd=cwd, env=cli_env(url, **env), input=stdin,
-        capture_output=True, text=True, timeout=60, check=False,
+        [sys.executable, "-m", "proxy", *args],
+        cwd=cwd,
+        env=cli_env(url, **env),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
 def git(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=cwd, input=stdin,
-        capture_output=True, text=True, timeout=30, check=False,
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )

@@ -23,17 +23,35 @@ from tests.fakes import FakeUpstream, ServerThread, fake_anthropic, fake_openai,
 def base_config(openai_url: str, anthropic_url: str | None, data_dir: Path, **overrides: Any) -> dict[str, Any]:
     """A config with a model per tier over the fake upstreams."""
     providers: dict[str, Any] = {
-        "fakeai": {"kind": "openai", "base_url": openai_url + "/v1", "api_key": "sk-fake-upstream",
-                   "supports_embeddings": True, "supports_completions": True, "timeout_seconds": 5},
+        "fakeai": {
+            "kind": "openai",
+            "base_url": openai_url + "/v1",
+            "api_key": "sk-fake-upstream",
+            "supports_embeddings": True,
+            "supports_completions": True,
+            "timeout_seconds": 5,
+        },
     }
     models: list[dict[str, Any]] = [
         {"id": "free-small", "provider": "fakeai", "tier": "L0", "price": {"input": 0, "output": 0}},
-        {"id": "cheap-mini", "provider": "fakeai", "tier": "L1", "price": {"input": 0.15, "output": 0.60, "cached_input": 0.075}},
+        {
+            "id": "cheap-mini",
+            "provider": "fakeai",
+            "tier": "L1",
+            "price": {"input": 0.15, "output": 0.60, "cached_input": 0.075},
+        },
         {"id": "premium-max", "provider": "fakeai", "tier": "L3", "price": {"input": 15, "output": 75}},
     ]
     if anthropic_url:
-        providers["fakeanthropic"] = {"kind": "anthropic", "base_url": anthropic_url, "api_key": "sk-ant-fake", "timeout_seconds": 5}
-        models.append({"id": "claude-mid", "provider": "fakeanthropic", "tier": "L2", "price": {"input": 3, "output": 15}})
+        providers["fakeanthropic"] = {
+            "kind": "anthropic",
+            "base_url": anthropic_url,
+            "api_key": "sk-ant-fake",
+            "timeout_seconds": 5,
+        }
+        models.append(
+            {"id": "claude-mid", "provider": "fakeanthropic", "tier": "L2", "price": {"input": 3, "output": 15}}
+        )
     else:
         models.append({"id": "mid-large", "provider": "fakeai", "tier": "L2", "price": {"input": 2.5, "output": 10}})
     raw: dict[str, Any] = {
@@ -63,8 +81,9 @@ def start_from_file(path: Path, raw: dict[str, Any]) -> ServerThread:
     return ServerThread(create_app(load_config(path, env={}))).start()
 
 
-def config_per_store(request: pytest.FixtureRequest, upstream: FakeUpstream, tmp_path: Path,
-                     admin_token: str) -> dict[str, Any]:
+def config_per_store(
+    request: pytest.FixtureRequest, upstream: FakeUpstream, tmp_path: Path, admin_token: str
+) -> dict[str, Any]:
     """`base_config` for a fixture parametrized over ["redis", "memory"]: the same test on both stores."""
     raw = base_config(upstream.url, None, tmp_path, server={"data_dir": str(tmp_path), "admin_token": admin_token})
     if request.param == "redis":
@@ -92,8 +111,22 @@ def redis_prefix() -> Iterator[str]:
 
 def redis_server(port: int) -> subprocess.Popen[bytes]:
     """A Redis of a test's own on `port` (no persistence), answering when this returns."""
-    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                "--daemonize", "no"], stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     deadline = time.time() + 10
     while True:
         client = redis.Redis(port=port)
@@ -161,8 +194,12 @@ def start_gateway(redis_prefix: str) -> Iterator[Callable[[dict[str, Any]], Serv
 
 
 @pytest.fixture
-def gateway(start_gateway: Callable[[dict[str, Any]], ServerThread], upstream: FakeUpstream,
-            anthropic_upstream: FakeUpstream, tmp_path: Path) -> ServerThread:
+def gateway(
+    start_gateway: Callable[[dict[str, Any]], ServerThread],
+    upstream: FakeUpstream,
+    anthropic_upstream: FakeUpstream,
+    tmp_path: Path,
+) -> ServerThread:
     return start_gateway(base_config(upstream.url, anthropic_upstream.url, tmp_path))
 
 

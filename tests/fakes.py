@@ -90,9 +90,11 @@ def parse_directives(body: dict[str, Any]) -> dict[str, str]:
     found: dict[str, str] = {}
     for message in body.get("messages") or []:
         content = message.get("content")
-        texts = [content] if isinstance(content, str) else [
-            p.get("text", "") for p in (content or []) if isinstance(p, dict)
-        ]
+        texts = (
+            [content]
+            if isinstance(content, str)
+            else [p.get("text", "") for p in (content or []) if isinstance(p, dict)]
+        )
         for text in texts:
             for match in _DIRECTIVE.finditer(text or ""):
                 for item in match.group(1).split(","):
@@ -109,9 +111,7 @@ def last_user_text(body: dict[str, Any]) -> str:
             if isinstance(content, str):
                 return content
             if isinstance(content, list):
-                return " ".join(
-                    str(p.get("text", p.get("content", ""))) for p in content if isinstance(p, dict)
-                )
+                return " ".join(str(p.get("text", p.get("content", ""))) for p in content if isinstance(p, dict))
     return ""
 
 
@@ -162,7 +162,14 @@ def _error_response(status: int, directives: dict[str, str], anthropic: bool) ->
         kind = {429: "rate_limit_error", 529: "overloaded_error", 401: "authentication_error"}.get(status, "api_error")
         body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": f"fake anthropic error {status}"}}
     else:
-        body = {"error": {"message": f"fake upstream error {status}", "type": "fake_error", "param": None, "code": f"fake_{status}"}}
+        body = {
+            "error": {
+                "message": f"fake upstream error {status}",
+                "type": "fake_error",
+                "param": None,
+                "code": f"fake_{status}",
+            }
+        }
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -184,10 +191,18 @@ def openai_app(state: FakeUpstream) -> Starlette:
         tool_call = None
         if "tool_call" in directives and body.get("tools"):
             name = body["tools"][0]["function"]["name"]
-            tool_call = {"id": "call_fake1", "type": "function", "function": {"name": name, "arguments": '{"city": "Paris"}'}}
+            tool_call = {
+                "id": "call_fake1",
+                "type": "function",
+                "function": {"name": name, "arguments": '{"city": "Paris"}'},
+            }
             finish = "tool_calls"
         completion_tokens = max(1, len(text.split()))
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
         if "cached_tokens" in directives:
             usage["prompt_tokens_details"] = {"cached_tokens": int(directives["cached_tokens"])}
         if not body.get("stream"):
@@ -210,8 +225,15 @@ def openai_app(state: FakeUpstream) -> Starlette:
         chunk_delay = float(directives.get("chunk_delay", "0"))
         fail_after = int(directives["stream_error_after"]) if "stream_error_after" in directives else None
 
-        def frame(delta: dict[str, Any], finish_reason: str | None = None, usage_value: Any = None, choices: bool = True) -> bytes:
-            chunk: dict[str, Any] = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1, "model": model}
+        def frame(
+            delta: dict[str, Any], finish_reason: str | None = None, usage_value: Any = None, choices: bool = True
+        ) -> bytes:
+            chunk: dict[str, Any] = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": model,
+            }
             chunk["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish_reason}] if choices else []
             if include_usage:
                 chunk["usage"] = usage_value
@@ -221,8 +243,20 @@ def openai_app(state: FakeUpstream) -> Starlette:
             try:
                 yield frame({"role": "assistant", "content": ""})
                 if tool_call:
-                    yield frame({"tool_calls": [{"index": 0, **tool_call, "function": {"name": tool_call["function"]["name"], "arguments": ""}}]})
-                    yield frame({"tool_calls": [{"index": 0, "function": {"arguments": tool_call["function"]["arguments"]}}]})
+                    yield frame(
+                        {
+                            "tool_calls": [
+                                {
+                                    "index": 0,
+                                    **tool_call,
+                                    "function": {"name": tool_call["function"]["name"], "arguments": ""},
+                                }
+                            ]
+                        }
+                    )
+                    yield frame(
+                        {"tool_calls": [{"index": 0, "function": {"arguments": tool_call["function"]["arguments"]}}]}
+                    )
                 else:
                     words = text.split(" ") if text else []
                     size = max(1, -(-len(words) // max(1, chunk_count)))
@@ -256,11 +290,23 @@ def openai_app(state: FakeUpstream) -> Starlette:
             inputs = body.get("input")
             items = inputs if isinstance(inputs, list) else [inputs]
             data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i, _ in enumerate(items)]
-            return JSONResponse({"object": "list", "data": data, "model": body.get("model"), "usage": {"prompt_tokens": 3, "total_tokens": 3}})
+            return JSONResponse(
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": body.get("model"),
+                    "usage": {"prompt_tokens": 3, "total_tokens": 3},
+                }
+            )
         return JSONResponse(
-            {"id": "cmpl-fake", "object": "text_completion", "created": 1, "model": body.get("model"),
-             "choices": [{"text": "completed", "index": 0, "finish_reason": "stop", "logprobs": None}],
-             "usage": {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3}}
+            {
+                "id": "cmpl-fake",
+                "object": "text_completion",
+                "created": 1,
+                "model": body.get("model"),
+                "choices": [{"text": "completed", "index": 0, "finish_reason": "stop", "logprobs": None}],
+                "usage": {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3},
+            }
         )
 
     async def models(request: Request) -> Response:
@@ -307,16 +353,25 @@ def anthropic_app(state: FakeUpstream) -> Starlette:
         stop_reason = "tool_use" if use_tool else ("max_tokens" if "truncate" in directives else "end_turn")
         content: list[dict[str, Any]] = [{"type": "text", "text": text}]
         if use_tool:
-            content = [{"type": "tool_use", "id": "toolu_fake1", "name": body["tools"][0]["name"], "input": {"city": "Paris"}}]
+            content = [
+                {"type": "tool_use", "id": "toolu_fake1", "name": body["tools"][0]["name"], "input": {"city": "Paris"}}
+            ]
         # With `thinking` enabled, a signed thinking block comes first (index 0), as Claude answers.
         thinks = (body.get("thinking") or {}).get("type") == "enabled"
         thought = {"type": "thinking", "thinking": "fake thought", "signature": "fake-signature"}
         usage = {"input_tokens": 12, "output_tokens": max(1, len(text.split()))}
         if not body.get("stream"):
             return JSONResponse(
-                {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
-                 "content": [thought, *content] if thinks else content,
-                 "stop_reason": stop_reason, "stop_sequence": None, "usage": usage}
+                {
+                    "id": "msg_fake",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [thought, *content] if thinks else content,
+                    "stop_reason": stop_reason,
+                    "stop_sequence": None,
+                    "usage": usage,
+                }
             )
 
         def event(kind: str, data: dict[str, Any]) -> bytes:
@@ -325,28 +380,75 @@ def anthropic_app(state: FakeUpstream) -> Starlette:
         chunk_delay = float(directives.get("chunk_delay", "0"))
 
         async def events() -> AsyncIterator[bytes]:
-            yield event("message_start", {"message": {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
-                                                      "content": [], "stop_reason": None, "usage": {"input_tokens": 12, "output_tokens": 1}}})
+            yield event(
+                "message_start",
+                {
+                    "message": {
+                        "id": "msg_fake",
+                        "type": "message",
+                        "role": "assistant",
+                        "model": model,
+                        "content": [],
+                        "stop_reason": None,
+                        "usage": {"input_tokens": 12, "output_tokens": 1},
+                    }
+                },
+            )
             yield event("ping", {})
             at = 0
             if thinks:
-                yield event("content_block_start", {"index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
-                yield event("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta", "thinking": thought["thinking"]}})
-                yield event("content_block_delta", {"index": 0, "delta": {"type": "signature_delta", "signature": thought["signature"]}})
+                yield event(
+                    "content_block_start",
+                    {"index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
+                )
+                yield event(
+                    "content_block_delta",
+                    {"index": 0, "delta": {"type": "thinking_delta", "thinking": thought["thinking"]}},
+                )
+                yield event(
+                    "content_block_delta",
+                    {"index": 0, "delta": {"type": "signature_delta", "signature": thought["signature"]}},
+                )
                 yield event("content_block_stop", {"index": 0})
                 at = 1
             if use_tool:
-                yield event("content_block_start", {"index": at, "content_block": {"type": "tool_use", "id": "toolu_fake1", "name": content[0]["name"], "input": {}}})
-                yield event("content_block_delta", {"index": at, "delta": {"type": "input_json_delta", "partial_json": '{"city": '}})
-                yield event("content_block_delta", {"index": at, "delta": {"type": "input_json_delta", "partial_json": '"Paris"}'}})
+                yield event(
+                    "content_block_start",
+                    {
+                        "index": at,
+                        "content_block": {
+                            "type": "tool_use",
+                            "id": "toolu_fake1",
+                            "name": content[0]["name"],
+                            "input": {},
+                        },
+                    },
+                )
+                yield event(
+                    "content_block_delta",
+                    {"index": at, "delta": {"type": "input_json_delta", "partial_json": '{"city": '}},
+                )
+                yield event(
+                    "content_block_delta",
+                    {"index": at, "delta": {"type": "input_json_delta", "partial_json": '"Paris"}'}},
+                )
             else:
                 yield event("content_block_start", {"index": at, "content_block": {"type": "text", "text": ""}})
                 for index, word in enumerate(text.split(" ")):
                     if chunk_delay:
                         await asyncio.sleep(chunk_delay)
-                    yield event("content_block_delta", {"index": at, "delta": {"type": "text_delta", "text": (" " if index else "") + word}})
+                    yield event(
+                        "content_block_delta",
+                        {"index": at, "delta": {"type": "text_delta", "text": (" " if index else "") + word}},
+                    )
             yield event("content_block_stop", {"index": at})
-            yield event("message_delta", {"delta": {"stop_reason": stop_reason, "stop_sequence": None}, "usage": {"output_tokens": usage["output_tokens"]}})
+            yield event(
+                "message_delta",
+                {
+                    "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                    "usage": {"output_tokens": usage["output_tokens"]},
+                },
+            )
             yield event("message_stop", {})
 
         return StreamingResponse(events(), media_type="text/event-stream")

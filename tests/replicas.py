@@ -75,8 +75,9 @@ class Replica:
 
 
 @contextmanager
-def gateway_processes(tmp_path: Path, config: dict[str, Any], redis_prefix: str, *, workers: int = 1,
-                      count: int = 1, admin: str = ADMIN) -> Iterator[list[Replica]]:
+def gateway_processes(
+    tmp_path: Path, config: dict[str, Any], redis_prefix: str, *, workers: int = 1, count: int = 1, admin: str = ADMIN
+) -> Iterator[list[Replica]]:
     """`count` processes of `workers` workers each, on their own ports, one `config.yaml`, one Redis prefix."""
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     env = clean_env(REDIS_URL=REDIS_URL, REDIS_PREFIX=redis_prefix, AIGW_ADMIN_TOKEN=admin, LOG_LEVEL="warning")
@@ -85,7 +86,11 @@ def gateway_processes(tmp_path: Path, config: dict[str, Any], redis_prefix: str,
         port = free_port()
         process = subprocess.Popen(
             [sys.executable, "-m", "proxy", "serve", "--port", str(port), "--workers", str(workers)],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
             start_new_session=True,
         )
         replicas.append(Replica(f"http://127.0.0.1:{port}", process))

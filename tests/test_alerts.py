@@ -48,7 +48,9 @@ def inbox() -> Iterator[tuple[Inbox, str, int]]:
         box.slack.append(body)
         return JSONResponse({"ok": True})
 
-    app = Starlette(routes=[Route("/hook", hook, methods=["POST"]), Route("/services/T0/B0/secret", slack, methods=["POST"])])
+    app = Starlette(
+        routes=[Route("/hook", hook, methods=["POST"]), Route("/services/T0/B0/secret", slack, methods=["POST"])]
+    )
     smtp_port = free_port()
     controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
     controller.start()
@@ -68,8 +70,12 @@ def wait_for(condition: Callable[[], bool], timeout: float = 20) -> None:
 
 @pytest.mark.parametrize("store", ["redis", "memory"])
 def test_alerts_fire_once_per_cooldown_into_every_channel(
-    store: str, request: pytest.FixtureRequest, start_gateway: StartGateway, upstream: FakeUpstream,
-    tmp_path: Path, inbox: tuple[Inbox, str, int],
+    store: str,
+    request: pytest.FixtureRequest,
+    start_gateway: StartGateway,
+    upstream: FakeUpstream,
+    tmp_path: Path,
+    inbox: tuple[Inbox, str, int],
 ) -> None:
     box, receiver, smtp_port = inbox
     raw = base_config(upstream.url, None, tmp_path, server={"data_dir": str(tmp_path), "admin_token": ADMIN})
@@ -81,12 +87,23 @@ def test_alerts_fire_once_per_cooldown_into_every_channel(
         "channels": {
             "hook": {"kind": "webhook", "url": receiver + "/hook"},
             "chat": {"kind": "slack", "url": receiver + "/services/T0/B0/secret"},
-            "mail": {"kind": "email", "smtp_host": "127.0.0.1", "smtp_port": smtp_port, "email_to": ["ops@example.com"]},
+            "mail": {
+                "kind": "email",
+                "smtp_host": "127.0.0.1",
+                "smtp_port": smtp_port,
+                "email_to": ["ops@example.com"],
+            },
         },
         "rules": {
             "slow": {"kind": "latency_p95", "threshold": 60000, "window_seconds": 60, "min_requests": 1},
             "big_spend": {"kind": "cost", "threshold": 1000, "window_seconds": 60},
-            "errors": {"kind": "error_rate", "threshold": 0.5, "window_seconds": 60, "min_requests": 3, "channels": ["hook"]},
+            "errors": {
+                "kind": "error_rate",
+                "threshold": 0.5,
+                "window_seconds": 60,
+                "min_requests": 3,
+                "channels": ["hook"],
+            },
         },
     }
     gateway = start_gateway(raw)
@@ -122,19 +139,38 @@ def test_alerts_fire_once_per_cooldown_into_every_channel(
 
 
 def test_rules_and_channels_are_managed_through_the_admin_api(
-    start_gateway: StartGateway, upstream: FakeUpstream, tmp_path: Path, inbox: tuple[Inbox, str, int], redis_prefix: str,
+    start_gateway: StartGateway,
+    upstream: FakeUpstream,
+    tmp_path: Path,
+    inbox: tuple[Inbox, str, int],
+    redis_prefix: str,
 ) -> None:
     box, receiver, _ = inbox
-    raw = base_config(upstream.url, None, tmp_path, server={"data_dir": str(tmp_path), "admin_token": ADMIN},
-                      redis_url=REDIS_URL, redis_prefix=redis_prefix, alerts={"interval_seconds": 0.1})
+    raw = base_config(
+        upstream.url,
+        None,
+        tmp_path,
+        server={"data_dir": str(tmp_path), "admin_token": ADMIN},
+        redis_url=REDIS_URL,
+        redis_prefix=redis_prefix,
+        alerts={"interval_seconds": 0.1},
+    )
     gateway = start_gateway(raw)
     with httpx.Client(base_url=gateway.url, headers={"authorization": f"Bearer {ADMIN}"}) as admin:
-        created = admin.put("/admin/alerts/channels/team-slack", json={"kind": "slack", "url": receiver + "/services/T0/B0/secret"})
+        created = admin.put(
+            "/admin/alerts/channels/team-slack", json={"kind": "slack", "url": receiver + "/services/T0/B0/secret"}
+        )
         assert created.status_code == 200 and "secret" not in created.text
         assert "secret" not in admin.get("/admin/alerts/channels").text
         bad = admin.put("/admin/alerts/channels/broken", json={"kind": "email"})
         assert bad.status_code == 400 and "smtp_host" in assert_error_shape(bad.json())["message"]
-        rule = {"kind": "provider_down", "threshold": 1.0, "window_seconds": 60, "min_requests": 2, "cooldown_seconds": 3600}
+        rule = {
+            "kind": "provider_down",
+            "threshold": 1.0,
+            "window_seconds": 60,
+            "min_requests": 2,
+            "cooldown_seconds": 3600,
+        }
         assert admin.put("/admin/alerts/rules/fakeai-down", json=rule).status_code == 200
         assert [r["name"] for r in admin.get("/admin/alerts/rules").json()["data"]] == ["fakeai-down"]
 
@@ -165,8 +201,14 @@ def test_latency_samples_stay_bounded_and_keep_the_p95() -> None:
     async def scenario() -> float | None:
         for flush in range(3):
             for index in range(10_000):
-                live.observe(UsageEvent(request_id=f"r{flush}-{index}", started_at=start + 1, endpoint="chat",
-                                        latency_ms=float(index % 1000)))
+                live.observe(
+                    UsageEvent(
+                        request_id=f"r{flush}-{index}",
+                        started_at=start + 1,
+                        endpoint="chat",
+                        latency_ms=float(index % 1000),
+                    )
+                )
             assert max(len(f.latencies) for f in live.pending.values()) == MAX_LATENCIES
             await live.flush(3600, 3600, now=start + 30)
             assert len(live.local[int(start)].latencies) == MAX_LATENCIES

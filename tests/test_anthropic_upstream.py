@@ -13,12 +13,24 @@ def test_request_translation(client: openai.OpenAI, anthropic_upstream: FakeUpst
         model="claude-mid",
         messages=[
             {"role": "system", "content": "You are terse."},
-            {"role": "user", "content": [
-                {"type": "text", "text": "what is in this image?"},
-                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
-            ]},
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is in this image?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'},
+                    }
+                ],
+            },
             {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
             {"role": "user", "content": "thanks"},
         ],
@@ -39,8 +51,15 @@ def test_request_translation(client: openai.OpenAI, anthropic_upstream: FakeUpst
     assert body["tools"][0]["name"] == "get_weather" and body["tools"][0]["input_schema"]["required"] == ["city"]
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
     assert body["messages"][0]["content"][1] == {
-        "type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
-    assert body["messages"][1]["content"][0] == {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Oslo"}}
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="},
+    }
+    assert body["messages"][1]["content"][0] == {
+        "type": "tool_use",
+        "id": "call_1",
+        "name": "get_weather",
+        "input": {"city": "Oslo"},
+    }
     assert body["messages"][2]["content"][0]["type"] == "tool_result"
     assert completion.choices[0].message.content == "echo from claude-mid: thanks"
     assert completion.choices[0].finish_reason == "stop"
@@ -56,15 +75,21 @@ def test_tool_use_and_stop_reasons(client: openai.OpenAI) -> None:
     assert call.id == "toolu_fake1" and call.function.name == "get_weather"
     assert call.function.arguments == '{"city":"Paris"}'
 
-    truncated = client.chat.completions.create(model="claude-mid", messages=[{"role": "user", "content": "[[fake:truncate]]"}])
+    truncated = client.chat.completions.create(
+        model="claude-mid", messages=[{"role": "user", "content": "[[fake:truncate]]"}]
+    )
     assert truncated.choices[0].finish_reason == "length"
 
 
 def test_streaming_events_become_openai_chunks(client: openai.OpenAI) -> None:
-    chunks = list(client.chat.completions.create(
-        model="claude-mid", messages=[{"role": "user", "content": "stream me"}], stream=True,
-        stream_options={"include_usage": True},
-    ))
+    chunks = list(
+        client.chat.completions.create(
+            model="claude-mid",
+            messages=[{"role": "user", "content": "stream me"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "echo from claude-mid: stream me"
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
@@ -74,7 +99,10 @@ def test_streaming_events_become_openai_chunks(client: openai.OpenAI) -> None:
 
 def test_streamed_tool_call(client: openai.OpenAI) -> None:
     stream = client.chat.completions.create(
-        model="claude-mid", messages=[{"role": "user", "content": "[[fake:tool_call]]"}], tools=[WEATHER_TOOL], stream=True
+        model="claude-mid",
+        messages=[{"role": "user", "content": "[[fake:tool_call]]"}],
+        tools=[WEATHER_TOOL],
+        stream=True,
     )
     arguments, names = "", []
     for chunk in stream:
@@ -89,6 +117,8 @@ def test_anthropic_errors_keep_their_meaning(client: openai.OpenAI) -> None:
     import pytest
 
     with pytest.raises(openai.RateLimitError) as error:
-        client.chat.completions.create(model="claude-mid", messages=[{"role": "user", "content": "[[fake:status=429,retry_after=3]]"}])
+        client.chat.completions.create(
+            model="claude-mid", messages=[{"role": "user", "content": "[[fake:status=429,retry_after=3]]"}]
+        )
     assert error.value.response.headers["retry-after"] == "3"
     assert "rate_limit_error" in str(error.value.response.json()["error"]["code"])

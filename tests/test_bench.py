@@ -13,13 +13,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()) or not shutil.which("wrk"),
-                    reason="the benchmark needs nginx and wrk (.ci/run installs them)")
+@pytest.mark.skipif(
+    not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()) or not shutil.which("wrk"),
+    reason="the benchmark needs nginx and wrk (.ci/run installs them)",
+)
 def test_quick_benchmark_runs_through_the_gateway_without_errors() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--connections", "1", "--first-events", "20",
-         "--features", "auto"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        [sys.executable, "-m", "bench", "--quick", "--connections", "1", "--first-events", "20", "--features", "auto"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()

@@ -62,7 +62,9 @@ def test_a_request_that_would_exceed_is_refused_before_the_upstream(
     assert report["spend"]["day"]["spent_usd"] == pytest.approx(cost * answered)
     assert report["spend"]["day"]["reserved_usd"] == 0 and report["pending_reservations"] == 0
     # A free model still answers: it cannot exceed a budget. Its reservation of $0 settles too.
-    assert post_chat(gateway.url, {**EXPENSIVE, "model": "free-small"}, **{"x-gateway-project": "team"}).status_code == 200
+    assert (
+        post_chat(gateway.url, {**EXPENSIVE, "model": "free-small"}, **{"x-gateway-project": "team"}).status_code == 200
+    )
     report = wait_released(gateway.url, "team", ADMIN)
     assert report["spend"]["day"]["reserved_usd"] == 0
     # Other projects are not affected.
@@ -79,7 +81,9 @@ def test_a_failed_upstream_call_releases_its_reservation(start_gateway: StartGat
     assert report["spend"]["total"] == {"limit_usd": 1.0, "spent_usd": 0.0, "reserved_usd": 0.0, "resets_at": None}
 
 
-def test_token_budgets_and_project_limits_from_the_admin_api(start_gateway: StartGateway, config: dict[str, Any]) -> None:
+def test_token_budgets_and_project_limits_from_the_admin_api(
+    start_gateway: StartGateway, config: dict[str, Any]
+) -> None:
     gateway = start_gateway(config)
     token = admin(gateway.url, "POST", "/admin/tokens", json={"project": "team", "limits": {"total_usd": 0.005}})
     auth = {"authorization": f"Bearer {token['secret']}"}
@@ -104,7 +108,9 @@ def test_token_budgets_and_project_limits_from_the_admin_api(start_gateway: Star
     assert [p["project"] for p in projects] == ["team"] and projects[0]["limits"]["max_tier"] == "L1"
     admin(gateway.url, "DELETE", "/admin/projects/team")
     assert post_chat(gateway.url, {**EXPENSIVE, "max_tokens": 5}, **auth).status_code == 200
-    bad = httpx.put(gateway.url + "/admin/projects/team", json={"daily_usd": -1}, headers={"authorization": f"Bearer {ADMIN}"})
+    bad = httpx.put(
+        gateway.url + "/admin/projects/team", json={"daily_usd": -1}, headers={"authorization": f"Bearer {ADMIN}"}
+    )
     assert bad.status_code == 400 and "daily_usd" in assert_error_shape(bad.json())["message"]
 
 
@@ -115,7 +121,11 @@ def test_a_budget_near_its_limit_steers_to_cheaper_tiers(start_gateway: StartGat
     headers = {"x-gateway-project": "team"}
     capped = post_chat(gateway.url, {**EXPENSIVE, "model": "L3"}, **headers)
     assert capped.headers["x-gateway-tier"] == "L2"  # the project's own max tier
-    big = {**EXPENSIVE, "model": "mid-large", "messages": [{"role": "user", "content": "x " * 4000 + "[[fake:text=ok]]"}]}
+    big = {
+        **EXPENSIVE,
+        "model": "mid-large",
+        "messages": [{"role": "user", "content": "x " * 4000 + "[[fake:text=ok]]"}],
+    }
     while float(admin(gateway.url, "GET", "/admin/projects/team")["spend"]["day"]["spent_usd"]) < 0.01:
         assert post_chat(gateway.url, big, **headers).status_code == 200
     steered = post_chat(gateway.url, {**EXPENSIVE, "model": "L3"}, **headers)

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.slow
 def race_config(upstream: FakeUpstream, tmp_path: Path, **limits: Any) -> dict[str, Any]:
     return {
         "server": {"data_dir": str(tmp_path / "data")},
-        "providers": {"fakeai": {"kind": "openai", "base_url": upstream.url + "/v1", "api_key": "sk-fake", "timeout_seconds": 10}},
+        "providers": {
+            "fakeai": {"kind": "openai", "base_url": upstream.url + "/v1", "api_key": "sk-fake", "timeout_seconds": 10}
+        },
         # $1000 per million tokens: a token costs a tenth of a cent.
         "models": [{"id": "paid", "provider": "fakeai", "tier": "L1", "price": {"input": 1000, "output": 1000}}],
         "budgets": {"steer_at": None},
@@ -38,10 +40,20 @@ async def _fire(url: str, count: int) -> list[tuple[str, httpx.Response | None]]
 
         async def one(index: int) -> tuple[str, httpx.Response | None]:
             kind = "fail" if index % 10 == 3 else "drop" if index % 10 == 7 else "ok"
-            directive = {"ok": "delay=0.3,text=ok", "fail": "delay=0.3,status=500", "drop": "chunks=20,chunk_delay=0.2,text=a b c d e f g h i j k l m n o p q r s t"}[kind]
-            body = {"model": "paid", "max_tokens": 5, "messages": [{"role": "user", "content": f"[[fake:{directive}]]"}]}
+            directive = {
+                "ok": "delay=0.3,text=ok",
+                "fail": "delay=0.3,status=500",
+                "drop": "chunks=20,chunk_delay=0.2,text=a b c d e f g h i j k l m n o p q r s t",
+            }[kind]
+            body = {
+                "model": "paid",
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": f"[[fake:{directive}]]"}],
+            }
             if kind == "drop":
-                async with client.stream("POST", "/v1/chat/completions", json={**body, "max_tokens": 40, "stream": True}) as response:
+                async with client.stream(
+                    "POST", "/v1/chat/completions", json={**body, "max_tokens": 40, "stream": True}
+                ) as response:
                     if response.status_code != 200:
                         await response.aread()
                         return kind, response
@@ -61,9 +73,13 @@ async def _fire(url: str, count: int) -> list[tuple[str, httpx.Response | None]]
         return list(await asyncio.gather(*early, *rest))
 
 
-def test_concurrent_requests_over_four_workers_never_overspend(upstream: FakeUpstream, tmp_path: Path, redis_prefix: str) -> None:
+def test_concurrent_requests_over_four_workers_never_overspend(
+    upstream: FakeUpstream, tmp_path: Path, redis_prefix: str
+) -> None:
     limit = Decimal("1.00")
-    with gateway_processes(tmp_path, race_config(upstream, tmp_path, total_usd=float(limit)), redis_prefix, workers=4) as (gateway,):
+    with gateway_processes(
+        tmp_path, race_config(upstream, tmp_path, total_usd=float(limit)), redis_prefix, workers=4
+    ) as (gateway,):
         url = gateway.url
         results = asyncio.run(_fire(url, 200))
         answered_cost = Decimal(0)

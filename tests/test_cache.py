@@ -20,12 +20,15 @@ HELLO = [{"role": "user", "content": "cache me"}]
 
 
 def sdk(server: ServerThread, **headers: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=10, default_headers=headers)
+    return openai.OpenAI(
+        base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=10, default_headers=headers
+    )
 
 
 @pytest.fixture(params=["redis", "memory"])
-def cached_gateway(request: pytest.FixtureRequest, start_gateway: Start, upstream: FakeUpstream,
-                   tmp_path: Path, redis_prefix: str) -> ServerThread:
+def cached_gateway(
+    request: pytest.FixtureRequest, start_gateway: Start, upstream: FakeUpstream, tmp_path: Path, redis_prefix: str
+) -> ServerThread:
     extra: dict[str, Any] = {"redis_url": REDIS_URL, "redis_prefix": redis_prefix} if request.param == "redis" else {}
     return start_gateway(base_config(upstream.url, None, tmp_path, **extra))
 
@@ -48,8 +51,12 @@ def test_streamed_answer_is_replayed_as_sse(cached_gateway: ServerThread, upstre
 
     def stream(**options: Any) -> tuple[str, str, list[Any]]:
         raw = client.chat.completions.with_raw_response.create(
-            model="cheap-mini", messages=[{"role": "user", "content": "stream me [[fake:chunks=4]]"}],
-            temperature=0, stream=True, **options)
+            model="cheap-mini",
+            messages=[{"role": "user", "content": "stream me [[fake:chunks=4]]"}],
+            temperature=0,
+            stream=True,
+            **options,
+        )
         chunks = list(raw.parse())
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         return raw.headers["x-gateway-cache"], text, chunks
@@ -63,9 +70,15 @@ def test_streamed_answer_is_replayed_as_sse(cached_gateway: ServerThread, upstre
     assert with_usage[-1].usage is not None and with_usage[-1].usage.completion_tokens > 0
     assert len(upstream.requests) == 1
     # The replay is a proper SSE stream that ends with [DONE].
-    raw = httpx.post(cached_gateway.url + "/v1/chat/completions", json={
-        "model": "cheap-mini", "messages": [{"role": "user", "content": "stream me [[fake:chunks=4]]"}],
-        "temperature": 0, "stream": True})
+    raw = httpx.post(
+        cached_gateway.url + "/v1/chat/completions",
+        json={
+            "model": "cheap-mini",
+            "messages": [{"role": "user", "content": "stream me [[fake:chunks=4]]"}],
+            "temperature": 0,
+            "stream": True,
+        },
+    )
     assert raw.headers["content-type"].startswith("text/event-stream")
     assert raw.text.endswith("data: [DONE]\n\n") and raw.headers["x-gateway-cache"] == "hit"
 
@@ -86,12 +99,17 @@ def test_client_bypass_refresh_and_force(cached_gateway: ServerThread, upstream:
         assert answer.headers["x-gateway-cache-skip"] == "not_deterministic"
     assert ask(model="cheap-mini", messages=hot, n=2, seed=1).headers["x-gateway-cache-skip"] == "n_gt_1"
     assert len(upstream.requests) == 6
-    forced = [ask(model="cheap-mini", messages=hot, temperature=0.9, extra_headers={"x-gateway-cache": "force"})
-              for _ in range(2)]
+    forced = [
+        ask(model="cheap-mini", messages=hot, temperature=0.9, extra_headers={"x-gateway-cache": "force"})
+        for _ in range(2)
+    ]
     assert [f.headers["x-gateway-cache"] for f in forced] == ["miss", "hit"]
     assert len(upstream.requests) == 7
-    bad = httpx.post(cached_gateway.url + "/v1/chat/completions", headers={"x-gateway-cache": "maybe"},
-                     json={"model": "cheap-mini", "messages": HELLO})
+    bad = httpx.post(
+        cached_gateway.url + "/v1/chat/completions",
+        headers={"x-gateway-cache": "maybe"},
+        json={"model": "cheap-mini", "messages": HELLO},
+    )
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "x-gateway-cache"
 
 
@@ -99,9 +117,13 @@ def test_every_output_changing_parameter_is_in_the_key(cached_gateway: ServerThr
     client = sdk(cached_gateway)
     ask = client.chat.completions.with_raw_response.create
     variants: list[dict[str, Any]] = [
-        {}, {"max_tokens": 5}, {"stop": ["x"]}, {"response_format": {"type": "json_object"}},
+        {},
+        {"max_tokens": 5},
+        {"stop": ["x"]},
+        {"response_format": {"type": "json_object"}},
         {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]},
-        {"model": "premium-max"}, {"messages": [{"role": "user", "content": "other"}]},
+        {"model": "premium-max"},
+        {"messages": [{"role": "user", "content": "other"}]},
     ]
     for variant in variants:
         ask(**{"model": "cheap-mini", "messages": HELLO, "temperature": 0, **variant})
@@ -112,17 +134,28 @@ def test_every_output_changing_parameter_is_in_the_key(cached_gateway: ServerThr
 
 
 def test_projects_do_not_share_entries(cached_gateway: ServerThread, upstream: FakeUpstream) -> None:
-    alpha, beta = sdk(cached_gateway, **{"x-gateway-project": "alpha"}), sdk(cached_gateway, **{"x-gateway-project": "beta"})
-    states = [c.chat.completions.with_raw_response.create(model="cheap-mini", messages=HELLO, temperature=0)
-              .headers["x-gateway-cache"] for c in (alpha, beta, alpha, beta)]
+    alpha, beta = (
+        sdk(cached_gateway, **{"x-gateway-project": "alpha"}),
+        sdk(cached_gateway, **{"x-gateway-project": "beta"}),
+    )
+    states = [
+        c.chat.completions.with_raw_response.create(model="cheap-mini", messages=HELLO, temperature=0).headers[
+            "x-gateway-cache"
+        ]
+        for c in (alpha, beta, alpha, beta)
+    ]
     assert states == ["miss", "miss", "hit", "hit"]
     assert len(upstream.requests) == 2
 
 
-def test_entries_expire_after_the_ttl(start_gateway: Start, upstream: FakeUpstream, tmp_path: Path,
-                                      redis_prefix: str) -> None:
-    server = start_gateway(base_config(upstream.url, None, tmp_path, redis_url=REDIS_URL, redis_prefix=redis_prefix,
-                                       cache={"ttl_seconds": 1}))
+def test_entries_expire_after_the_ttl(
+    start_gateway: Start, upstream: FakeUpstream, tmp_path: Path, redis_prefix: str
+) -> None:
+    server = start_gateway(
+        base_config(
+            upstream.url, None, tmp_path, redis_url=REDIS_URL, redis_prefix=redis_prefix, cache={"ttl_seconds": 1}
+        )
+    )
     ask = sdk(server).chat.completions.with_raw_response.create
     assert ask(model="cheap-mini", messages=HELLO, seed=3).headers["x-gateway-cache"] == "miss"
     assert ask(model="cheap-mini", messages=HELLO, seed=3).headers["x-gateway-cache"] == "hit"
@@ -136,7 +169,9 @@ def test_rules_turn_caching_on_or_off(start_gateway: Start, upstream: FakeUpstre
     server = start_gateway(base_config(upstream.url, None, tmp_path, cache={"rules": rules}))
     hot = sdk(server).chat.completions.with_raw_response.create
     assert [hot(model="cheap-mini", messages=HELLO, temperature=1).headers["x-gateway-cache"] for _ in range(2)] == [
-        "miss", "hit"]
+        "miss",
+        "hit",
+    ]
     secret = sdk(server, **{"x-gateway-project": "secret", "x-gateway-cache": "force"}).chat.completions
     for _ in range(2):
         answer = secret.with_raw_response.create(model="cheap-mini", messages=HELLO, temperature=0)
@@ -157,8 +192,9 @@ def test_errors_and_broken_streams_are_not_cached(cached_gateway: ServerThread, 
     assert len(upstream.requests) == 4
 
 
-def test_redis_outage_mid_run_never_fails_requests(own_redis: tuple[str, subprocess.Popen[bytes]],
-                                                   start_gateway: Start, upstream: FakeUpstream, tmp_path: Path) -> None:
+def test_redis_outage_mid_run_never_fails_requests(
+    own_redis: tuple[str, subprocess.Popen[bytes]], start_gateway: Start, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     url, redis_process = own_redis
     server = start_gateway(base_config(upstream.url, None, tmp_path, redis_url=url))
     ask = sdk(server).chat.completions.with_raw_response.create

@@ -58,10 +58,21 @@ def test_every_openai_parameter_reaches_the_upstream_untouched(client: openai.Op
     sent = upstream.requests[-1]["body"]
     assert sent["model"] == "cheap-mini"
     expected = {
-        "temperature": 0.2, "top_p": 0.9, "n": 1, "stop": ["END"], "seed": 7, "logprobs": True, "top_logprobs": 2,
-        "max_completion_tokens": 50, "user": "alice", "metadata": {"team": "a"},
-        "response_format": {"type": "json_object"}, "tools": [WEATHER_TOOL], "tool_choice": "auto",
-        "presence_penalty": 0.1, "vendor_extension": {"x": 1},
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "n": 1,
+        "stop": ["END"],
+        "seed": 7,
+        "logprobs": True,
+        "top_logprobs": 2,
+        "max_completion_tokens": 50,
+        "user": "alice",
+        "metadata": {"team": "a"},
+        "response_format": {"type": "json_object"},
+        "tools": [WEATHER_TOOL],
+        "tool_choice": "auto",
+        "presence_penalty": 0.1,
+        "vendor_extension": {"x": 1},
     }
     for key, value in expected.items():
         assert sent[key] == value, key
@@ -80,7 +91,9 @@ def test_streaming_ends_with_done_and_hides_usage_unless_asked(client: openai.Op
 
     with_usage = list(
         client.chat.completions.create(
-            model="L1", messages=[{"role": "user", "content": "again"}], stream=True,
+            model="L1",
+            messages=[{"role": "user", "content": "again"}],
+            stream=True,
             stream_options={"include_usage": True},
         )
     )
@@ -89,7 +102,8 @@ def test_streaming_ends_with_done_and_hides_usage_unless_asked(client: openai.Op
 
 def test_raw_stream_is_sse_ending_with_done(gateway: ServerThread) -> None:
     with httpx.stream(
-        "POST", gateway.url + "/v1/chat/completions",
+        "POST",
+        gateway.url + "/v1/chat/completions",
         json={"model": "L0", "stream": True, "messages": [{"role": "user", "content": "x"}]},
     ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -109,7 +123,9 @@ def test_tool_calls_round_trip(client: openai.OpenAI) -> None:
     assert completion.choices[0].finish_reason == "tool_calls"
 
     stream = client.chat.completions.create(
-        model="L0", messages=[{"role": "user", "content": "weather? [[fake:tool_call]]"}], tools=[WEATHER_TOOL],
+        model="L0",
+        messages=[{"role": "user", "content": "weather? [[fake:tool_call]]"}],
+        tools=[WEATHER_TOOL],
         stream=True,
     )
     arguments = ""
@@ -123,14 +139,18 @@ def test_tool_calls_round_trip(client: openai.OpenAI) -> None:
 
 def test_response_format_json(client: openai.OpenAI) -> None:
     completion = client.chat.completions.create(
-        model="L1", messages=[{"role": "user", "content": "json [[fake:json]]"}], response_format={"type": "json_object"}
+        model="L1",
+        messages=[{"role": "user", "content": "json [[fake:json]]"}],
+        response_format={"type": "json_object"},
     )
     assert completion.choices[0].message.content == '{"answer": 42, "model": "cheap-mini"}'
 
 
 def test_upstream_errors_become_typed_sdk_exceptions(client: openai.OpenAI) -> None:
     with pytest.raises(openai.RateLimitError) as rate_limited:
-        client.chat.completions.create(model="L0", messages=[{"role": "user", "content": "[[fake:status=429,retry_after=7]]"}])
+        client.chat.completions.create(
+            model="L0", messages=[{"role": "user", "content": "[[fake:status=429,retry_after=7]]"}]
+        )
     assert rate_limited.value.response.headers["retry-after"] == "7"
     assert_error_shape(rate_limited.value.response.json())
 
@@ -160,7 +180,9 @@ def test_refused_connection_is_502(start_gateway, tmp_path) -> None:  # type: ig
 
     dead = f"http://127.0.0.1:{free_port()}"
     server = start_gateway(base_config(dead, None, tmp_path))
-    response = httpx.post(server.url + "/v1/chat/completions", json={"model": "L0", "messages": [{"role": "user", "content": "x"}]})
+    response = httpx.post(
+        server.url + "/v1/chat/completions", json={"model": "L0", "messages": [{"role": "user", "content": "x"}]}
+    )
     assert response.status_code == 502
     assert_error_shape(response.json(), code="upstream_unavailable")
 
@@ -176,9 +198,13 @@ def test_error_mid_stream_becomes_an_error_event(client: openai.OpenAI) -> None:
 
 def test_client_disconnect_cancels_the_upstream(gateway: ServerThread, upstream: FakeUpstream) -> None:
     with httpx.stream(
-        "POST", gateway.url + "/v1/chat/completions",
-        json={"model": "L0", "stream": True,
-              "messages": [{"role": "user", "content": "long [[fake:chunks=200,chunk_delay=0.05]]"}]},
+        "POST",
+        gateway.url + "/v1/chat/completions",
+        json={
+            "model": "L0",
+            "stream": True,
+            "messages": [{"role": "user", "content": "long [[fake:chunks=200,chunk_delay=0.05]]"}],
+        },
     ) as response:
         for line in response.iter_lines():
             if line.startswith("data: ") and "echo" in line:

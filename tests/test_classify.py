@@ -20,7 +20,11 @@ def test_small_talk_and_one_liners_stay_free() -> None:
 
 
 def test_stakes_raise_and_reasons_explain() -> None:
-    found = classify(user("Write the JWT validation middleware for our public API with key rotation via JWKS; it is security-critical."))
+    found = classify(
+        user(
+            "Write the JWT validation middleware for our public API with key rotation via JWKS; it is security-critical."
+        )
+    )
     assert (found.task, found.complexity) == ("code", "critical")
     assert "complexity:critical_words" in found.reasons
 
@@ -28,7 +32,10 @@ def test_stakes_raise_and_reasons_explain() -> None:
 def test_a_short_follow_up_inherits_the_conversation() -> None:
     body = {
         "messages": [
-            {"role": "user", "content": "Implement a thread-safe bounded blocking queue in C++ with condition variables."},
+            {
+                "role": "user",
+                "content": "Implement a thread-safe bounded blocking queue in C++ with condition variables.",
+            },
             {"role": "assistant", "content": "```cpp\n// ...\n```"},
             {"role": "user", "content": "and in Rust?"},
         ]
@@ -59,8 +66,12 @@ def test_the_ask_after_a_long_paste_decides() -> None:
 
 
 def test_bad_shapes_do_not_raise() -> None:
-    for body in ({}, {"messages": None}, {"messages": [None, 3, {"role": "user", "content": [{"type": "image_url"}]}]},
-                 {"messages": [{"role": "user", "content": "hi"}], "tools": [None, {"function": 3}]}):
+    for body in (
+        {},
+        {"messages": None},
+        {"messages": [None, 3, {"role": "user", "content": [{"type": "image_url"}]}]},
+        {"messages": [{"role": "user", "content": "hi"}], "tools": [None, {"function": 3}]},
+    ):
         assert classify(body).task in ("chat", "code", "analyze", "create_project")
 
 
@@ -85,6 +96,15 @@ def test_request_fields_count_too() -> None:
     assert classify(user("Tell me about cats.")).complexity == "low"
     found = classify(user("Tell me about cats.", max_tokens=8000))
     assert found.complexity == "medium" and "complexity:long_answer_requested" in found.reasons
-    image = {"messages": [{"role": "user", "content": [{"type": "text", "text": "what is this?"},
-                                                       {"type": "image_url", "image_url": {"url": "data:,"}}]}]}
+    image = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {"type": "image_url", "image_url": {"url": "data:,"}},
+                ],
+            }
+        ]
+    }
     assert classify(image).complexity == "medium"

@@ -13,7 +13,7 @@ from tests.cli_helpers import aigw, git
 from tests.conftest import base_config
 from tests.fakes import FakeUpstream, ServerThread, free_port
 
-APP = '''import sys
+APP = """import sys
 
 
 def load(path):
@@ -23,7 +23,7 @@ def load(path):
 
 def main():
     print(load(sys.argv[1]))
-'''
+"""
 
 
 @pytest.fixture
@@ -80,8 +80,9 @@ def test_chat_json(gw: str, upstream: FakeUpstream, tmp_path: Path) -> None:
 
 
 def test_code_review_from_stdin(gw: str, upstream: FakeUpstream, tmp_path: Path) -> None:
-    done = aigw(gw, "code", "-", "review for bugs [[fake:text=The file handle is never closed.]]",
-                cwd=tmp_path, stdin=APP)
+    done = aigw(
+        gw, "code", "-", "review for bugs [[fake:text=The file handle is never closed.]]", cwd=tmp_path, stdin=APP
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "The file handle is never closed.\n"
     text = user_text(upstream)
@@ -106,7 +107,7 @@ def test_context_is_cut_to_the_size_limit(gw: str, upstream: FakeUpstream, tmp_p
 
 
 # A patch as models write it: no `a/` `b/` prefixes, a wrong hunk count, prose around it.
-MODEL_PATCH = '''I close the file with a `with` block.
+MODEL_PATCH = """I close the file with a `with` block.
 
 ```diff
 --- src/app.py
@@ -120,7 +121,7 @@ MODEL_PATCH = '''I close the file with a `with` block.
 +        return handle.read()
  
 ```
-'''
+"""
 
 
 def test_diff_prints_a_patch_that_git_applies(gw: str, upstream: FakeUpstream, repo: Path) -> None:
@@ -195,7 +196,8 @@ def test_exit_codes_and_errors_on_stderr(gw: str, tmp_path: Path) -> None:
 
 
 def test_mcp_endpoint_is_read_like_aigw_url(gw: str, tmp_path: Path) -> None:
-    done = aigw("http://127.0.0.1:1", "chat", "hi [[fake:text=via mcp endpoint]]", cwd=tmp_path,
-                AIGW_URL="", MCP_ENDPOINT=gw)
+    done = aigw(
+        "http://127.0.0.1:1", "chat", "hi [[fake:text=via mcp endpoint]]", cwd=tmp_path, AIGW_URL="", MCP_ENDPOINT=gw
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "via mcp endpoint\n"

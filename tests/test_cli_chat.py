@@ -25,8 +25,15 @@ def gw(start_gateway: Callable[[dict[str, Any]], ServerThread], upstream: FakeUp
 
 def spawn(url: str, cwd: Path, *args: str) -> pexpect.spawn:
     env = cli_env(url, TERM="xterm-256color")
-    child = pexpect.spawn(sys.executable, ["-m", "proxy", "chat", *args], cwd=str(cwd), env=env, encoding="utf-8",
-                          timeout=30, dimensions=(40, 120))
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "proxy", "chat", *args],
+        cwd=str(cwd),
+        env=env,
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(40, 120),
+    )
     child.expect_exact(PROMPT)
     return child
 
@@ -61,7 +68,9 @@ def test_two_turns_remembered_then_ctrl_c_then_exit(gw: str, upstream: FakeUpstr
     assert "Working directory" not in second[-1]["content"]  # context went with the first turn only
 
     # A long, slow answer; Ctrl-C stops it and the chat goes on.
-    child.sendline("count slowly [[fake:text=one two three four five six seven eight nine ten,chunks=10,chunk_delay=0.4]]")
+    child.sendline(
+        "count slowly [[fake:text=one two three four five six seven eight nine ten,chunks=10,chunk_delay=0.4]]"
+    )
     child.expect(r"(?<!=)one two")  # the answer itself, not the echo of the typed `text=one two`
     child.sendintr()
     child.expect_exact("answer stopped")

@@ -42,8 +42,21 @@ def priced(start_gateway: Callable[[dict[str, Any]], ServerThread], upstream: Fa
 def test_create_project_stops_cleanly_at_its_budget(priced: str, upstream: FakeUpstream, tmp_path: Path) -> None:
     upstream.script.extend([{"text": PLAN}] + [file_answer(n) for n in ("README.md", "app", "store", "test")])
     target = tmp_path / "todo-app"
-    done = aigw(priced, "create-project", "Todo app in Python", "--budget", "0.5", "--max-layer", "L3",
-                "--tests", "--no-debug", "--dir", str(target), "--json", cwd=tmp_path)
+    done = aigw(
+        priced,
+        "create-project",
+        "Todo app in Python",
+        "--budget",
+        "0.5",
+        "--max-layer",
+        "L3",
+        "--tests",
+        "--no-debug",
+        "--dir",
+        str(target),
+        "--json",
+        cwd=tmp_path,
+    )
     assert done.returncode == 4, done.stderr
     result = json.loads(done.stdout)
     assert result["planned"] == ["README.md", "todo/app.py", "todo/store.py", "tests/test_store.py"]
@@ -75,8 +88,9 @@ def test_create_project_asks_its_questions(priced: str, upstream: FakeUpstream, 
     assert bad.returncode == 2 and "budget" in bad.stderr
 
 
-def test_escalation_is_shown_and_approved(start_gateway: Callable[[dict[str, Any]], ServerThread],
-                                          upstream: FakeUpstream, tmp_path: Path) -> None:
+def test_escalation_is_shown_and_approved(
+    start_gateway: Callable[[dict[str, Any]], ServerThread], upstream: FakeUpstream, tmp_path: Path
+) -> None:
     raw = base_config(upstream.url, None, tmp_path / "data")
     raw["routing"] = {**raw["routing"], "retry": {"attempts": 1, "backoff_seconds": 0.01}}
     url = start_gateway(raw).url
@@ -93,8 +107,14 @@ def test_escalation_is_shown_and_approved(start_gateway: Callable[[dict[str, Any
     # Asked on the terminal and approved with "y": the same request goes again with the token.
     # Streamed (a terminal), so the failure is one the gateway sees before the first byte: a 503.
     upstream.script.extend([{"status": "503"}, {"text": "the paid answer"}])
-    child = pexpect.spawn(sys.executable, ["-m", "proxy", "chat", "hi there"], cwd=str(tmp_path),
-                          env=cli_env(url), encoding="utf-8", timeout=30)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "proxy", "chat", "hi there"],
+        cwd=str(tmp_path),
+        env=cli_env(url),
+        encoding="utf-8",
+        timeout=30,
+    )
     child.expect(r"escalate to L[123]: upstream_503 \(estimated cost \$[0-9.]+\)")
     child.expect_exact("Approve this escalation? [y/N]")
     child.sendline("y")
@@ -143,9 +163,12 @@ ADMIN = "cli-project-admin"
 RISKY = "Payment service for production with a security audit"  # the code agent routes this to L3
 
 
-def layered(start_gateway: Callable[[dict[str, Any]], ServerThread], upstream: FakeUpstream, tmp_path: Path,
-            **routing: Any) -> str:
-    raw = base_config(upstream.url, None, tmp_path / "data", server={"data_dir": str(tmp_path / "data"), "admin_token": ADMIN})
+def layered(
+    start_gateway: Callable[[dict[str, Any]], ServerThread], upstream: FakeUpstream, tmp_path: Path, **routing: Any
+) -> str:
+    raw = base_config(
+        upstream.url, None, tmp_path / "data", server={"data_dir": str(tmp_path / "data"), "admin_token": ADMIN}
+    )
     raw["routing"] = {**raw["routing"], "retry": {"attempts": 1, "backoff_seconds": 0.01}, **routing}
     return start_gateway(raw).url
 
@@ -154,8 +177,12 @@ def usage_rows(url: str, expected: int) -> list[dict[str, Any]]:
     """Every row of the usage log, once at least `expected` are written."""
     deadline = time.time() + 20
     while True:
-        found = httpx.post(url + "/v1/admin/sql", headers={"authorization": f"Bearer {ADMIN}"}, timeout=30,
-                           json={"sql": "SELECT tier, routed_model, route_reasons, endpoint, error_type, cost_usd FROM usage"})
+        found = httpx.post(
+            url + "/v1/admin/sql",
+            headers={"authorization": f"Bearer {ADMIN}"},
+            timeout=30,
+            json={"sql": "SELECT tier, routed_model, route_reasons, endpoint, error_type, cost_usd FROM usage"},
+        )
         assert found.status_code == 200, found.text
         rows = [dict(zip(found.json()["columns"], row, strict=True)) for row in found.json()["rows"]]
         if len(rows) >= expected or time.time() > deadline:
@@ -167,16 +194,31 @@ def chat_models(upstream: FakeUpstream) -> list[str]:
     return [r["body"]["model"] for r in upstream.requests if r["path"].endswith("/chat/completions")]
 
 
-def test_create_project_max_layer_is_enforced_by_the_gateway(start_gateway: Callable[[dict[str, Any]], ServerThread],
-                                                             upstream: FakeUpstream, tmp_path: Path) -> None:
+def test_create_project_max_layer_is_enforced_by_the_gateway(
+    start_gateway: Callable[[dict[str, Any]], ServerThread], upstream: FakeUpstream, tmp_path: Path
+) -> None:
     url = layered(start_gateway, upstream, tmp_path, auto_escalate=True)
     dry = httpx.post(url + "/v1/route", json={"dryRun": True, "model": "code", "message": RISKY}).json()
     assert dry["tier"] == "L3"  # without a ceiling the code agent would use premium-max
     # One answer is empty: with auto-escalation on, only the ceiling keeps it from going up.
-    upstream.script.extend([{"text": PLAN}, file_answer("README.md"), {"empty": "1"}, file_answer("store"),
-                            file_answer("test")])
-    done = aigw(url, "create-project", RISKY, "--budget", "5", "--max-layer", "L1", "--tests", "--no-debug",
-                "--dir", str(tmp_path / "pay"), "--json", cwd=tmp_path)
+    upstream.script.extend(
+        [{"text": PLAN}, file_answer("README.md"), {"empty": "1"}, file_answer("store"), file_answer("test")]
+    )
+    done = aigw(
+        url,
+        "create-project",
+        RISKY,
+        "--budget",
+        "5",
+        "--max-layer",
+        "L1",
+        "--tests",
+        "--no-debug",
+        "--dir",
+        str(tmp_path / "pay"),
+        "--json",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["complete"] and result["maxLayer"] == "L1" and len(result["written"]) == 4
@@ -185,21 +227,26 @@ def test_create_project_max_layer_is_enforced_by_the_gateway(start_gateway: Call
 
     rows = usage_rows(url, 5)
     agent_rows = [r for r in rows if r["endpoint"] == "/v1/code-agent"]
-    assert len(agent_rows) == 5, [(r["error_type"], r["cost_usd"]) for r in agent_rows]  # the empty answer kept (nothing above to ask) is costed once
+    assert len(agent_rows) == 5, [
+        (r["error_type"], r["cost_usd"]) for r in agent_rows
+    ]  # the empty answer kept (nothing above to ask) is costed once
     assert all(r["tier"] in ("L0", "L1") for r in rows), rows  # no row above the max layer, side calls included
-    assert all("ceiling:request_L1" in r["route_reasons"] and "tier:capped_L3->L1" in r["route_reasons"]
-               for r in agent_rows)
+    assert all(
+        "ceiling:request_L1" in r["route_reasons"] and "tier:capped_L3->L1" in r["route_reasons"] for r in agent_rows
+    )
 
 
 def test_create_project_escalation_asked_approved_and_declined(
-        start_gateway: Callable[[dict[str, Any]], ServerThread], upstream: FakeUpstream, tmp_path: Path) -> None:
+    start_gateway: Callable[[dict[str, Any]], ServerThread], upstream: FakeUpstream, tmp_path: Path
+) -> None:
     url = layered(start_gateway, upstream, tmp_path, auto_escalate=False)
     common = ["Todo app in Python", "--budget", "5", "--max-layer", "L2", "--tests", "--no-debug"]
 
     # Declined on the terminal's question: the run stops cleanly, nothing paid above L1 is called.
     upstream.script.append({"empty": "1"})
-    declined = aigw(url, "create-project", *common, "--dir", str(tmp_path / "declined"), "--json",
-                    cwd=tmp_path, stdin="n\n")
+    declined = aigw(
+        url, "create-project", *common, "--dir", str(tmp_path / "declined"), "--json", cwd=tmp_path, stdin="n\n"
+    )
     assert declined.returncode == 4, declined.stderr
     assert re.search(r"wants to escalate to L2: empty \(estimated cost \$[0-9.]+\)", declined.stderr)
     assert "Approve this escalation? [y/N]" in declined.stderr
@@ -210,16 +257,20 @@ def test_create_project_escalation_asked_approved_and_declined(
 
     # Refused by flag, without asking.
     upstream.script.append({"empty": "1"})
-    refused = aigw(url, "create-project", *common, "--dir", str(tmp_path / "refused"), "--approve-escalation", "no",
-                   cwd=tmp_path)
+    refused = aigw(
+        url, "create-project", *common, "--dir", str(tmp_path / "refused"), "--approve-escalation", "no", cwd=tmp_path
+    )
     assert refused.returncode == 4 and "Approve this escalation" not in refused.stderr
     assert "--approve-escalation no: refused" in refused.stderr and "not approved" in refused.stderr
 
     # Approved ("y"): the plan is asked again with the token and answered one tier up; the files at L1.
     upstream.requests.clear()
-    upstream.script.extend([{"empty": "1"}, {"text": PLAN}] + [file_answer(n) for n in ("README.md", "app", "store", "test")])
-    approved = aigw(url, "create-project", *common, "--dir", str(tmp_path / "approved"), "--json",
-                    cwd=tmp_path, stdin="y\n")
+    upstream.script.extend(
+        [{"empty": "1"}, {"text": PLAN}] + [file_answer(n) for n in ("README.md", "app", "store", "test")]
+    )
+    approved = aigw(
+        url, "create-project", *common, "--dir", str(tmp_path / "approved"), "--json", cwd=tmp_path, stdin="y\n"
+    )
     assert approved.returncode == 0, approved.stderr
     result = json.loads(approved.stdout)
     assert result["complete"] and [s["tier"] for s in result["steps"]] == ["L2", "L1", "L1", "L1", "L1"]
@@ -229,8 +280,22 @@ def test_create_project_escalation_asked_approved_and_declined(
     # With --max-layer L1 the gateway proposes nothing above it, even when escalations are approved.
     upstream.requests.clear()
     upstream.script.append({"empty": "1"})
-    capped = aigw(url, "create-project", "Todo app in Python", "--budget", "5", "--max-layer", "L1", "--tests",
-                  "--no-debug", "--dir", str(tmp_path / "capped"), "--approve-escalation", "yes", cwd=tmp_path)
+    capped = aigw(
+        url,
+        "create-project",
+        "Todo app in Python",
+        "--budget",
+        "5",
+        "--max-layer",
+        "L1",
+        "--tests",
+        "--no-debug",
+        "--dir",
+        str(tmp_path / "capped"),
+        "--approve-escalation",
+        "yes",
+        cwd=tmp_path,
+    )
     assert capped.returncode == 1 and "escalate" not in capped.stderr and "plan names no files" in capped.stderr
     assert chat_models(upstream) == ["cheap-mini"]
 

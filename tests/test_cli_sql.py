@@ -27,18 +27,26 @@ def aigw(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     return code, out, err
 
 
-def test_sql_and_usage_while_running_and_after(capsys: pytest.CaptureFixture[str], upstream: FakeUpstream,
-                                               tmp_path: Path) -> None:
+def test_sql_and_usage_while_running_and_after(
+    capsys: pytest.CaptureFixture[str], upstream: FakeUpstream, tmp_path: Path
+) -> None:
     port = free_port()
-    raw: dict[str, Any] = base_config(upstream.url, None, tmp_path / "data",
-                                      server={"data_dir": str(tmp_path / "data"), "admin_token": ADMIN, "port": port})
+    raw: dict[str, Any] = base_config(
+        upstream.url,
+        None,
+        tmp_path / "data",
+        server={"data_dir": str(tmp_path / "data"), "admin_token": ADMIN, "port": port},
+    )
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(raw))
     server = ServerThread(create_app(config_from_dict(raw, env={})), port=port).start()
     try:
         for project in ("alpha", "alpha", "beta"):
-            httpx.post(server.url + "/v1/chat/completions", headers={"x-gateway-project": project},
-                       json={"model": "cheap-mini", "messages": [{"role": "user", "content": project}]})
+            httpx.post(
+                server.url + "/v1/chat/completions",
+                headers={"x-gateway-project": project},
+                json={"model": "cheap-mini", "messages": [{"role": "user", "content": project}]},
+            )
         query = "SELECT project, count(*) AS n FROM usage GROUP BY project ORDER BY project"
         deadline = time.time() + 20
         while True:
@@ -64,8 +72,15 @@ def test_sql_and_usage_while_running_and_after(capsys: pytest.CaptureFixture[str
         server.stop()
 
     # No gateway now: the CLI reads a read-only snapshot of the file itself.
-    code, out, err = aigw(capsys, "sql", "--config", str(config_path), "--format", "csv",
-                          "SELECT project, count(*) AS n FROM usage GROUP BY ALL ORDER BY 1")
+    code, out, err = aigw(
+        capsys,
+        "sql",
+        "--config",
+        str(config_path),
+        "--format",
+        "csv",
+        "SELECT project, count(*) AS n FROM usage GROUP BY ALL ORDER BY 1",
+    )
     assert code == 0, err
     assert list(csv.reader(io.StringIO(out))) == [["project", "n"], ["alpha", "2"], ["beta", "1"]]
     code, _, err = aigw(capsys, "sql", "--config", str(config_path), "SELECT * FROM read_csv('/etc/passwd')")

@@ -25,8 +25,9 @@ def _config(upstream: FakeUpstream, tmp_path: Path, prefix: str | None, **conver
 
 
 def _chat(gateway: ServerThread, conversation: str, message: str, **extra: Any) -> dict[str, Any]:
-    response = httpx.post(gateway.url + "/v1/chat", json={"conversationId": conversation, "message": message, **extra},
-                          timeout=15)
+    response = httpx.post(
+        gateway.url + "/v1/chat", json={"conversationId": conversation, "message": message, **extra}, timeout=15
+    )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -40,8 +41,9 @@ def _contents(body: dict[str, Any]) -> list[str]:
     return [str(m["content"]) for m in body["messages"]]
 
 
-def test_a_conversation_is_remembered_across_turns(start_gateway: StartGateway, upstream: FakeUpstream,
-                                                   tmp_path: Path, redis_prefix: str) -> None:
+def test_a_conversation_is_remembered_across_turns(
+    start_gateway: StartGateway, upstream: FakeUpstream, tmp_path: Path, redis_prefix: str
+) -> None:
     gateway = start_gateway(_config(upstream, tmp_path, redis_prefix))
     first = _chat(gateway, "conv-memory", "My name is Ada and I write Rust.", userId="user-1", projectId="proj-a")
     assert first["context"]["conversationId"] == "conv-memory"
@@ -73,9 +75,12 @@ def test_a_conversation_is_remembered_across_turns(start_gateway: StartGateway, 
     assert {"conv:meta:conv-memory", "conv:messages:conv-memory", "todo:list:conv-memory"} <= names
 
 
-def test_compression_summarises_older_messages_into_a_new_version(start_gateway: StartGateway, upstream: FakeUpstream,
-                                                                  tmp_path: Path, redis_prefix: str) -> None:
-    gateway = start_gateway(_config(upstream, tmp_path, redis_prefix, compress_after_messages=4, keep_recent_messages=2))
+def test_compression_summarises_older_messages_into_a_new_version(
+    start_gateway: StartGateway, upstream: FakeUpstream, tmp_path: Path, redis_prefix: str
+) -> None:
+    gateway = start_gateway(
+        _config(upstream, tmp_path, redis_prefix, compress_after_messages=4, keep_recent_messages=2)
+    )
     _chat(gateway, "conv-long", "fact one: the API is in Go")
     _chat(gateway, "conv-long", "fact two: the database is Postgres")
     calls_before = len(_chat_requests(upstream))
@@ -109,23 +114,27 @@ def test_compression_summarises_older_messages_into_a_new_version(start_gateway:
 
     db = duckdb.connect(str(tmp_path / "conversations.duckdb"), read_only=True)
     try:
-        versions = db.execute("SELECT version, through_seq FROM context_summaries WHERE conversation_id = 'conv-long' "
-                              "ORDER BY version").fetchall()
+        versions = db.execute(
+            "SELECT version, through_seq FROM context_summaries WHERE conversation_id = 'conv-long' ORDER BY version"
+        ).fetchall()
         assert versions == [(1, 2), (2, 4)]
         assert db.execute("SELECT count(*) FROM messages WHERE conversation_id = 'conv-long'").fetchone() == (8,)
     finally:
         db.close()
     usage = duckdb.connect(str(tmp_path / "usage.duckdb"), read_only=True)
     try:
-        rows = usage.execute("SELECT endpoint, count(*) FROM usage WHERE conversation_id = 'conv-long' "
-                             "GROUP BY endpoint ORDER BY endpoint").fetchall()
+        rows = usage.execute(
+            "SELECT endpoint, count(*) FROM usage WHERE conversation_id = 'conv-long' "
+            "GROUP BY endpoint ORDER BY endpoint"
+        ).fetchall()
         assert rows == [("/v1/chat", 4), ("conversation:summary", 2)]
     finally:
         usage.close()
 
 
-def test_compression_by_tokens_against_the_context_window(start_gateway: StartGateway, upstream: FakeUpstream,
-                                                           tmp_path: Path) -> None:
+def test_compression_by_tokens_against_the_context_window(
+    start_gateway: StartGateway, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     raw = _config(upstream, tmp_path, None, compress_after_messages=50, compress_at_context_fraction=0.5)
     for model in raw["models"]:
         model["context_window"] = 200  # tokens: a few long messages fill half of it
@@ -140,8 +149,9 @@ def test_compression_by_tokens_against_the_context_window(start_gateway: StartGa
     assert "version 1" in turn_call["messages"][0]["content"]
 
 
-def test_a_flushed_hot_tier_is_rebuilt_from_duckdb(start_gateway: StartGateway, upstream: FakeUpstream,
-                                                   tmp_path: Path, redis_prefix: str) -> None:
+def test_a_flushed_hot_tier_is_rebuilt_from_duckdb(
+    start_gateway: StartGateway, upstream: FakeUpstream, tmp_path: Path, redis_prefix: str
+) -> None:
     config = _config(upstream, tmp_path, redis_prefix, compress_after_messages=6, keep_recent_messages=2)
     gateway = start_gateway(config)
     _chat(gateway, "conv-cold", "remember: the deploy key is in vault")
@@ -180,8 +190,9 @@ def test_a_flushed_hot_tier_is_rebuilt_from_duckdb(start_gateway: StartGateway, 
     assert context["summary"]["version"] == 1
 
 
-def test_the_in_process_hot_tier_evicts_and_rebuilds(start_gateway: StartGateway, upstream: FakeUpstream,
-                                                     tmp_path: Path) -> None:
+def test_the_in_process_hot_tier_evicts_and_rebuilds(
+    start_gateway: StartGateway, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     gateway = start_gateway(_config(upstream, tmp_path, None, hot_max_conversations=1))
     _chat(gateway, "conv-a", "alpha")
     _chat(gateway, "conv-b", "bravo")  # evicts conv-a from the LRU
@@ -205,8 +216,15 @@ def _assert_package(upstream: FakeUpstream, since: int, task: str, *, attempts: 
     assert len(first["messages"]) == 7  # the lower tier had the whole history
     assert [m["role"] for m in last["messages"]] == ["system", "user"]  # the higher one gets the package instead
     package = last["messages"][0]["content"]
-    for part in ("HANDOFF PACKAGE", "## Context summary", "## Current task", task, "## Previous attempts",
-                 "## Known issues", "logs show a mailbox overflow"):
+    for part in (
+        "HANDOFF PACKAGE",
+        "## Context summary",
+        "## Current task",
+        task,
+        "## Previous attempts",
+        "## Known issues",
+        "logs show a mailbox overflow",
+    ):
         assert part in package, part
     if attempts:
         assert f"{first['model']} ({TIER_OF[first['model']]}): truncated" in package
@@ -215,8 +233,9 @@ def _assert_package(upstream: FakeUpstream, since: int, task: str, *, attempts: 
     return last
 
 
-def test_escalation_hands_a_compact_package_to_the_higher_tier(start_gateway: StartGateway, upstream: FakeUpstream,
-                                                                tmp_path: Path, redis_prefix: str) -> None:
+def test_escalation_hands_a_compact_package_to_the_higher_tier(
+    start_gateway: StartGateway, upstream: FakeUpstream, tmp_path: Path, redis_prefix: str
+) -> None:
     raw = _config(upstream, tmp_path, redis_prefix)
     raw["routing"] = {**raw["routing"], "auto_escalate": True}
     gateway = start_gateway(raw)
@@ -235,8 +254,9 @@ def test_escalation_hands_a_compact_package_to_the_higher_tier(start_gateway: St
     assert context["metadata"]["messageCount"] == 8
 
 
-def test_approved_escalation_also_gets_the_package(start_gateway: StartGateway, upstream: FakeUpstream,
-                                                  tmp_path: Path, redis_prefix: str) -> None:
+def test_approved_escalation_also_gets_the_package(
+    start_gateway: StartGateway, upstream: FakeUpstream, tmp_path: Path, redis_prefix: str
+) -> None:
     gateway = start_gateway(_config(upstream, tmp_path, redis_prefix))  # auto_escalate off: paid tiers need approval
     _history(gateway, "conv-approve")
     before = len(_chat_requests(upstream))
@@ -248,18 +268,24 @@ def test_approved_escalation_also_gets_the_package(start_gateway: StartGateway, 
     token = error["escalation"]["approvalToken"]
     assert httpx.get(gateway.url + "/v1/context/conv-approve").json()["metadata"]["messageCount"] == 6  # nothing stored
 
-    approved = httpx.post(gateway.url + "/v1/chat", json={"conversationId": "conv-approve", "message": task},
-                          headers={"x-gateway-approve-escalation": token})
+    approved = httpx.post(
+        gateway.url + "/v1/chat",
+        json={"conversationId": "conv-approve", "message": task},
+        headers={"x-gateway-approve-escalation": token},
+    )
     assert approved.status_code == 200, approved.text
     _assert_package(upstream, before, task, attempts=False)
     assert httpx.get(gateway.url + "/v1/context/conv-approve").json()["metadata"]["messageCount"] == 8
 
 
-def test_without_auto_escalation_the_upstream_error_is_kept(start_gateway: StartGateway, upstream: FakeUpstream,
-                                                            tmp_path: Path) -> None:
+def test_without_auto_escalation_the_upstream_error_is_kept(
+    start_gateway: StartGateway, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     gateway = start_gateway(_config(upstream, tmp_path, None))
-    response = httpx.post(gateway.url + "/v1/chat", json={"conversationId": "conv-fail", "model": "L0",
-                                                          "message": "hello [[fake:status=503]]"})
+    response = httpx.post(
+        gateway.url + "/v1/chat",
+        json={"conversationId": "conv-fail", "model": "L0", "message": "hello [[fake:status=503]]"},
+    )
     assert response.status_code == 503
     assert_error_shape(response.json(), code="fake_503")
     # A failed turn stores nothing: the conversation does not exist.
@@ -267,8 +293,9 @@ def test_without_auto_escalation_the_upstream_error_is_kept(start_gateway: Start
     assert missing.status_code == 404
 
 
-def test_concurrent_messages_keep_order_and_lose_nothing(start_gateway: StartGateway, upstream: FakeUpstream,
-                                                         tmp_path: Path, redis_prefix: str) -> None:
+def test_concurrent_messages_keep_order_and_lose_nothing(
+    start_gateway: StartGateway, upstream: FakeUpstream, tmp_path: Path, redis_prefix: str
+) -> None:
     gateway = start_gateway(_config(upstream, tmp_path, redis_prefix))
     count = 8
 
@@ -283,7 +310,9 @@ def test_concurrent_messages_keep_order_and_lose_nothing(start_gateway: StartGat
     assert context["metadata"]["messageCount"] == 2 * count and len(messages) == 2 * count
     assert [m["seq"] for m in messages] == list(range(1, 2 * count + 1))
     assert [m["role"] for m in messages] == ["user", "assistant"] * count
-    assert sorted(m["content"] for m in messages[::2]) == sorted(f"message {i} [[fake:delay=0.02]]" for i in range(count))
+    assert sorted(m["content"] for m in messages[::2]) == sorted(
+        f"message {i} [[fake:delay=0.02]]" for i in range(count)
+    )
     for question, answer in zip(messages[::2], messages[1::2], strict=True):
         assert answer["content"] == "echo from free-small: " + question["content"]
     # Each turn saw every turn before it: the prompts grow by exactly one exchange each time.
@@ -291,11 +320,16 @@ def test_concurrent_messages_keep_order_and_lose_nothing(start_gateway: StartGat
     assert sizes == [1 + 2 * i for i in range(count)]
 
 
-def test_streaming_chat_is_remembered(start_gateway: StartGateway, upstream: FakeUpstream, tmp_path: Path,
-                                      redis_prefix: str) -> None:
+def test_streaming_chat_is_remembered(
+    start_gateway: StartGateway, upstream: FakeUpstream, tmp_path: Path, redis_prefix: str
+) -> None:
     gateway = start_gateway(_config(upstream, tmp_path, redis_prefix))
-    with httpx.stream("POST", gateway.url + "/v1/chat", json={"conversationId": "conv-sse", "message": "stream me",
-                                                              "stream": True}, timeout=15) as response:
+    with httpx.stream(
+        "POST",
+        gateway.url + "/v1/chat",
+        json={"conversationId": "conv-sse", "message": "stream me", "stream": True},
+        timeout=15,
+    ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["x-conversation-id"] == "conv-sse"
@@ -305,23 +339,30 @@ def test_streaming_chat_is_remembered(start_gateway: StartGateway, upstream: Fak
     assert [m["content"] for m in context["messages"]] == ["stream me", "echo from free-small: stream me"]
 
 
-def test_code_agent_keeps_a_todo_list_per_conversation(start_gateway: StartGateway, upstream: FakeUpstream,
-                                                       tmp_path: Path, redis_prefix: str) -> None:
+def test_code_agent_keeps_a_todo_list_per_conversation(
+    start_gateway: StartGateway, upstream: FakeUpstream, tmp_path: Path, redis_prefix: str
+) -> None:
     gateway = start_gateway(_config(upstream, tmp_path, redis_prefix))
     reply = (
         "## TODO\n- [x] Create the component\n- [ ] Add tests\n\n"
         "src/components/UserProfile.tsx\n```tsx\nexport function UserProfile() { return null }\n```\nNext: tests."
     )
     upstream.script.append({"text": reply})
-    response = httpx.post(gateway.url + "/v1/code-agent", json={
-        "conversationId": "conv-code", "task": "Create a React component for user profile",
-        "files": ["src/components/UserProfile.tsx", {"path": "src/app.tsx", "content": "render(<App/>)"}],
-    })
+    response = httpx.post(
+        gateway.url + "/v1/code-agent",
+        json={
+            "conversationId": "conv-code",
+            "task": "Create a React component for user profile",
+            "files": ["src/components/UserProfile.tsx", {"path": "src/app.tsx", "content": "render(<App/>)"}],
+        },
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["result"]["code"] == "export function UserProfile() { return null }"
-    assert body["result"]["todos"] == [{"text": "Create the component", "status": "done"},
-                                       {"text": "Add tests", "status": "pending"}]
+    assert body["result"]["todos"] == [
+        {"text": "Create the component", "status": "done"},
+        {"text": "Add tests", "status": "pending"},
+    ]
     sent = _chat_requests(upstream)[-1]
     assert "TODO-driven" in sent["messages"][0]["content"]
     assert "File: src/app.tsx\n```\nrender(<App/>)\n```" in sent["messages"][-1]["content"]
@@ -334,15 +375,24 @@ def test_code_agent_keeps_a_todo_list_per_conversation(start_gateway: StartGatew
     assert context["metadata"]["todosVersion"] == 1
 
 
-def test_mcp_cli_modes_and_the_extracted_patch(start_gateway: StartGateway, upstream: FakeUpstream,
-                                               tmp_path: Path) -> None:
+def test_mcp_cli_modes_and_the_extracted_patch(
+    start_gateway: StartGateway, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     gateway = start_gateway(_config(upstream, tmp_path, None))
     diff = "--- a/app.js\n+++ b/app.js\n@@ -1 +1 @@\n-let x = 1\n+const x = 1\n"
     upstream.script.append({"text": f"Here you go:\n```diff\n{diff}```\nMakes x const."})
-    response = httpx.post(gateway.url + "/v1/mcp-cli", json={
-        "mode": "diff", "message": "make x const",
-        "context": {"cwd": "/work/app", "files": [{"path": "app.js", "content": "let x = 1\n"}], "gitStatus": "M app.js"},
-    })
+    response = httpx.post(
+        gateway.url + "/v1/mcp-cli",
+        json={
+            "mode": "diff",
+            "message": "make x const",
+            "context": {
+                "cwd": "/work/app",
+                "files": [{"path": "app.js", "content": "let x = 1\n"}],
+                "gitStatus": "M app.js",
+            },
+        },
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["patch"] == diff
@@ -356,13 +406,16 @@ def test_mcp_cli_modes_and_the_extracted_patch(start_gateway: StartGateway, upst
     chat = httpx.post(gateway.url + "/v1/mcp-cli", json={"mode": "chat", "message": "hi"}).json()
     assert chat["patch"] is None and chat["message"] == f"echo from {chat['model']}: hi"
 
-    with httpx.stream("POST", gateway.url + "/v1/mcp-cli", json={"mode": "chat", "message": "hi", "stream": True}) as sse:
+    with httpx.stream(
+        "POST", gateway.url + "/v1/mcp-cli", json={"mode": "chat", "message": "hi", "stream": True}
+    ) as sse:
         assert sse.headers["content-type"].startswith("text/event-stream")
         assert [line for line in sse.iter_lines() if line][-1] == "data: [DONE]"
 
 
-def test_unknown_ids_and_bad_bodies_get_clear_errors(start_gateway: StartGateway, upstream: FakeUpstream,
-                                                     tmp_path: Path) -> None:
+def test_unknown_ids_and_bad_bodies_get_clear_errors(
+    start_gateway: StartGateway, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     gateway = start_gateway(_config(upstream, tmp_path, None))
     url = gateway.url
     cases = [

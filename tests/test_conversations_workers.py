@@ -32,8 +32,9 @@ def _wait_for(condition: Any, timeout: float = 10.0) -> None:
 
 def test_two_processes_share_one_conversation(upstream: FakeUpstream, tmp_path: Path, redis_prefix: str) -> None:
     data_dir = tmp_path / "data"
-    raw = base_config(upstream.url, None, data_dir, redis_url=REDIS_URL, redis_prefix=redis_prefix,
-                      usage={"enabled": False})
+    raw = base_config(
+        upstream.url, None, data_dir, redis_url=REDIS_URL, redis_prefix=redis_prefix, usage={"enabled": False}
+    )
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(raw))
     env = clean_env(AIGW_CONFIG=str(config))
@@ -44,8 +45,11 @@ def test_two_processes_share_one_conversation(upstream: FakeUpstream, tmp_path: 
         urls = [first, second]
 
         def send(index: int) -> int:
-            response = httpx.post(urls[index % 2] + "/v1/chat", timeout=30,
-                                  json={"conversationId": "conv-multi", "message": f"turn {index}"})
+            response = httpx.post(
+                urls[index % 2] + "/v1/chat",
+                timeout=30,
+                json={"conversationId": "conv-multi", "message": f"turn {index}"},
+            )
             return response.status_code
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
@@ -66,7 +70,9 @@ def test_two_processes_share_one_conversation(upstream: FakeUpstream, tmp_path: 
     # Both stopped: everything is in the file.
     db = duckdb.connect(str(data_dir / "conversations.duckdb"), read_only=True)
     try:
-        assert db.execute("SELECT count(*), max(seq) FROM messages WHERE conversation_id = 'conv-multi'").fetchone() == (12, 12)
+        assert db.execute(
+            "SELECT count(*), max(seq) FROM messages WHERE conversation_id = 'conv-multi'"
+        ).fetchone() == (12, 12)
         assert db.execute("SELECT message_count FROM conversations WHERE id = 'conv-multi'").fetchone() == (12,)
     finally:
         db.close()
@@ -75,8 +81,9 @@ def test_two_processes_share_one_conversation(upstream: FakeUpstream, tmp_path: 
 
 def test_another_process_takes_over_the_file(upstream: FakeUpstream, tmp_path: Path, redis_prefix: str) -> None:
     data_dir = tmp_path / "data"
-    raw = base_config(upstream.url, None, data_dir, redis_url=REDIS_URL, redis_prefix=redis_prefix,
-                      usage={"enabled": False})
+    raw = base_config(
+        upstream.url, None, data_dir, redis_url=REDIS_URL, redis_prefix=redis_prefix, usage={"enabled": False}
+    )
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(raw))
     env = clean_env(AIGW_CONFIG=str(config))
@@ -88,10 +95,16 @@ def test_another_process_takes_over_the_file(upstream: FakeUpstream, tmp_path: P
     try:
         assert httpx.post(owner + "/v1/chat", json={"conversationId": "conv-hand", "message": "one"}).status_code == 200
         with aigw_serve(tmp_path / "b", env=env) as (other, _):
-            assert httpx.post(other + "/v1/chat", json={"conversationId": "conv-hand", "message": "two"}).status_code == 200
+            assert (
+                httpx.post(other + "/v1/chat", json={"conversationId": "conv-hand", "message": "two"}).status_code
+                == 200
+            )
             owner_process.__exit__(None, None, None)  # the file's holder stops; the other takes the file over
             owner_process = None
-            assert httpx.post(other + "/v1/chat", json={"conversationId": "conv-hand", "message": "three"}).status_code == 200
+            assert (
+                httpx.post(other + "/v1/chat", json={"conversationId": "conv-hand", "message": "three"}).status_code
+                == 200
+            )
             _wait_for(lambda: client.xlen(redis_prefix + "conv:cold:ops") == 0)
             client.delete(*client.keys(redis_prefix + "*"))
             context = httpx.get(other + "/v1/context/conv-hand", timeout=15)

@@ -17,17 +17,23 @@ ADMIN = "cross-check-admin"
 ASK = [{"role": "user", "content": "What is the answer to everything?"}]  # chat/L0; quality high -> L1
 
 
-def start(start_gateway: Start, upstream: FakeUpstream, anthropic_upstream: FakeUpstream, tmp_path: Path,
-          **routing: Any) -> ServerThread:
-    raw = base_config(upstream.url, anthropic_upstream.url, tmp_path,
-                      server={"data_dir": str(tmp_path), "admin_token": ADMIN})
+def start(
+    start_gateway: Start, upstream: FakeUpstream, anthropic_upstream: FakeUpstream, tmp_path: Path, **routing: Any
+) -> ServerThread:
+    raw = base_config(
+        upstream.url, anthropic_upstream.url, tmp_path, server={"data_dir": str(tmp_path), "admin_token": ADMIN}
+    )
     raw["routing"] = {**raw["routing"], "cross_check": True, **routing}
     return start_gateway(raw)
 
 
 def ask(gateway: ServerThread, **headers: str) -> httpx.Response:
-    response = httpx.post(gateway.url + "/v1/chat/completions", json={"model": "auto", "messages": ASK},
-                          headers={"x-gateway-quality": "high", **headers}, timeout=20)
+    response = httpx.post(
+        gateway.url + "/v1/chat/completions",
+        json={"model": "auto", "messages": ASK},
+        headers={"x-gateway-quality": "high", **headers},
+        timeout=20,
+    )
     assert response.status_code == 200, response.text
     return response
 
@@ -35,8 +41,12 @@ def ask(gateway: ServerThread, **headers: str) -> httpx.Response:
 def usage_rows(gateway: ServerThread, expected: int) -> list[list[Any]]:
     deadline = time.time() + 20
     while True:
-        found = httpx.post(gateway.url + "/v1/admin/sql", headers={"authorization": f"Bearer {ADMIN}"}, timeout=30,
-                           json={"sql": "SELECT routed_model, cross_check, cost_usd FROM usage ORDER BY routed_model"})
+        found = httpx.post(
+            gateway.url + "/v1/admin/sql",
+            headers={"authorization": f"Bearer {ADMIN}"},
+            timeout=30,
+            json={"sql": "SELECT routed_model, cross_check, cost_usd FROM usage ORDER BY routed_model"},
+        )
         assert found.status_code == 200, found.text
         rows: list[list[Any]] = found.json()["rows"]
         if len(rows) >= expected or time.time() > deadline:
@@ -44,8 +54,9 @@ def usage_rows(gateway: ServerThread, expected: int) -> list[list[Any]]:
         time.sleep(0.1)
 
 
-def test_agreeing_answers(start_gateway: Start, upstream: FakeUpstream, anthropic_upstream: FakeUpstream,
-                          tmp_path: Path) -> None:
+def test_agreeing_answers(
+    start_gateway: Start, upstream: FakeUpstream, anthropic_upstream: FakeUpstream, tmp_path: Path
+) -> None:
     gateway = start(start_gateway, upstream, anthropic_upstream, tmp_path)
     upstream.script.append({"text": "The answer is forty two"})
     anthropic_upstream.script.append({"text": "The answer is forty two."})
@@ -58,8 +69,9 @@ def test_agreeing_answers(start_gateway: Start, upstream: FakeUpstream, anthropi
     assert all(r[2] > 0 for r in rows)  # both calls costed
 
 
-def test_disagreeing_answers_without_a_judge(start_gateway: Start, upstream: FakeUpstream,
-                                             anthropic_upstream: FakeUpstream, tmp_path: Path) -> None:
+def test_disagreeing_answers_without_a_judge(
+    start_gateway: Start, upstream: FakeUpstream, anthropic_upstream: FakeUpstream, tmp_path: Path
+) -> None:
     gateway = start(start_gateway, upstream, anthropic_upstream, tmp_path)
     upstream.script.append({"text": "The answer is forty two"})
     anthropic_upstream.script.append({"text": "Nobody knows; it depends on the question"})
@@ -68,8 +80,9 @@ def test_disagreeing_answers_without_a_judge(start_gateway: Start, upstream: Fak
     assert response.json()["choices"][0]["message"]["content"] == "The answer is forty two"
 
 
-def test_a_judge_picks_the_better_answer(start_gateway: Start, upstream: FakeUpstream,
-                                         anthropic_upstream: FakeUpstream, tmp_path: Path) -> None:
+def test_a_judge_picks_the_better_answer(
+    start_gateway: Start, upstream: FakeUpstream, anthropic_upstream: FakeUpstream, tmp_path: Path
+) -> None:
     gateway = start(start_gateway, upstream, anthropic_upstream, tmp_path, cross_check_judge="free-small")
     upstream.script.extend([{"text": "The answer is forty two"}, {"text": "B"}])  # the answer, then the judge
     anthropic_upstream.script.append({"text": "Nobody knows; it depends on the question"})
@@ -83,8 +96,9 @@ def test_a_judge_picks_the_better_answer(start_gateway: Start, upstream: FakeUps
     assert sorted(r[0] for r in rows) == ["cheap-mini", "claude-mid", "free-small"]
 
 
-def test_no_cross_check_without_quality_high(start_gateway: Start, upstream: FakeUpstream,
-                                            anthropic_upstream: FakeUpstream, tmp_path: Path) -> None:
+def test_no_cross_check_without_quality_high(
+    start_gateway: Start, upstream: FakeUpstream, anthropic_upstream: FakeUpstream, tmp_path: Path
+) -> None:
     gateway = start(start_gateway, upstream, anthropic_upstream, tmp_path)
     response = httpx.post(gateway.url + "/v1/chat/completions", json={"model": "auto", "messages": ASK}, timeout=20)
     assert "x-gateway-cross-check" not in response.headers

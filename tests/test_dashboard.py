@@ -15,8 +15,15 @@ from tests.conftest import base_config
 from tests.fakes import FakeUpstream, ServerThread
 
 ADMIN = "dash-admin-token"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +37,15 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def dash(start_gateway: Callable[[dict[str, Any]], ServerThread], upstream: FakeUpstream,
-         anthropic_upstream: FakeUpstream, tmp_path: Path) -> ServerThread:
-    raw = base_config(upstream.url, anthropic_upstream.url, tmp_path, server={"data_dir": str(tmp_path), "admin_token": ADMIN})
+def dash(
+    start_gateway: Callable[[dict[str, Any]], ServerThread],
+    upstream: FakeUpstream,
+    anthropic_upstream: FakeUpstream,
+    tmp_path: Path,
+) -> ServerThread:
+    raw = base_config(
+        upstream.url, anthropic_upstream.url, tmp_path, server={"data_dir": str(tmp_path), "admin_token": ADMIN}
+    )
     return start_gateway(raw)
 
 
@@ -63,7 +76,9 @@ def login(page: Page, url: str) -> None:
 
 
 def _route(url: str, model: str) -> httpx.Response:
-    return httpx.post(url + "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "hi"}]})
+    return httpx.post(
+        url + "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "hi"}]}
+    )
 
 
 def test_login_refuses_a_wrong_token(page: Page, dash: ServerThread) -> None:
@@ -78,8 +93,16 @@ def test_login_refuses_a_wrong_token(page: Page, dash: ServerThread) -> None:
 
 def test_every_page_opens(page: Page, dash: ServerThread) -> None:
     login(page, dash.url)
-    for name, heading in (("overview", "Overview"), ("analytics", "Analytics"), ("tokens", "Gateway tokens"), ("logs", "Logs"),
-                          ("providers", "Providers"), ("models", "Models"), ("alerts", "Alerts"), ("settings", "Settings")):
+    for name, heading in (
+        ("overview", "Overview"),
+        ("analytics", "Analytics"),
+        ("tokens", "Gateway tokens"),
+        ("logs", "Logs"),
+        ("providers", "Providers"),
+        ("models", "Models"),
+        ("alerts", "Alerts"),
+        ("settings", "Settings"),
+    ):
         page.click(f"#nav a[data-page={name}]")
         expect(page.locator("main#page h1")).to_have_text(heading)
         page.wait_for_timeout(300)
@@ -119,8 +142,11 @@ def test_live_log_tail_shows_gateway_log_lines(page: Page, dash: ServerThread) -
     login(page, dash.url)
     page.click("#nav a[data-page=logs]")
     page.wait_for_timeout(500)
-    bad = httpx.patch(dash.url + "/admin/config", headers={"authorization": f"Bearer {ADMIN}"},
-                      json={"routing": {"default_tier": "L1"}})
+    bad = httpx.patch(
+        dash.url + "/admin/config",
+        headers={"authorization": f"Bearer {ADMIN}"},
+        json={"routing": {"default_tier": "L1"}},
+    )
     assert bad.status_code == 200
     expect(page.locator("#log-view")).to_contain_text("config reloaded", timeout=10_000)
 

@@ -49,8 +49,12 @@ def models_called(upstream: FakeUpstream) -> list[str]:
     ],
 )
 def test_each_failure_escalates_one_tier_with_a_handoff(
-    start_gateway: Start, upstream: FakeUpstream, tmp_path: Path, script: list[dict[str, str]],
-    extra: dict[str, Any], reason: str,
+    start_gateway: Start,
+    upstream: FakeUpstream,
+    tmp_path: Path,
+    script: list[dict[str, str]],
+    extra: dict[str, Any],
+    reason: str,
 ) -> None:
     gateway = start_gateway(config(upstream, tmp_path, auto_escalate=True))
     upstream.script.extend(script + [{"json": "1"} if extra else {}])
@@ -80,7 +84,10 @@ def test_a_timeout_escalates(start_gateway: Start, upstream: FakeUpstream, tmp_p
 
 
 def test_manual_approval_refuses_then_accepts_a_single_use_token(
-    start_gateway: Start, upstream: FakeUpstream, tmp_path: Path, redis_prefix: str,
+    start_gateway: Start,
+    upstream: FakeUpstream,
+    tmp_path: Path,
+    redis_prefix: str,
 ) -> None:
     raw = config(upstream, tmp_path, auto_escalate=False)
     raw["redis_url"], raw["redis_prefix"] = REDIS_URL, redis_prefix
@@ -166,8 +173,7 @@ def test_retries_honour_retry_after(start_gateway: Start, upstream: FakeUpstream
 
 
 def test_circuit_breaker_opens_and_recovers(start_gateway: Start, upstream: FakeUpstream, tmp_path: Path) -> None:
-    raw = config(upstream, tmp_path, retry={"attempts": 1},
-                 health={"failure_threshold": 2, "cooldown_seconds": 1.0})
+    raw = config(upstream, tmp_path, retry={"attempts": 1}, health={"failure_threshold": 2, "cooldown_seconds": 1.0})
     gateway = start_gateway(raw)
     body = {"model": "free-small", "messages": HELLO}
     upstream.script.extend([{"status": "500"}, {"status": "500"}])
@@ -204,7 +210,9 @@ def test_open_circuit_fails_over_to_another_model(start_gateway: Start, upstream
     assert models_called(upstream)[calls:] == ["cheap-mini"]  # free-small's circuit is open: not tried
 
 
-def test_a_stream_fails_over_before_its_first_byte(start_gateway: Start, upstream: FakeUpstream, tmp_path: Path) -> None:
+def test_a_stream_fails_over_before_its_first_byte(
+    start_gateway: Start, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     gateway = start_gateway(config(upstream, tmp_path, auto_escalate=True))
     upstream.script.extend([{"status": "503"}, {"status": "503"}, {"chunks": "3"}])
     with openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0, timeout=20) as client:
@@ -214,12 +222,18 @@ def test_a_stream_fails_over_before_its_first_byte(start_gateway: Start, upstrea
 
 
 def test_a_stream_that_already_sent_bytes_ends_with_an_error_event(
-    start_gateway: Start, upstream: FakeUpstream, tmp_path: Path,
+    start_gateway: Start,
+    upstream: FakeUpstream,
+    tmp_path: Path,
 ) -> None:
     gateway = start_gateway(config(upstream, tmp_path, auto_escalate=True))
     messages = [{"role": "user", "content": "hi there [[fake:chunks=4,stream_error_after=2]]"}]
-    with httpx.stream("POST", gateway.url + "/v1/chat/completions", json={"model": "auto", "messages": messages,
-                                                                       "stream": True}, timeout=20) as response:
+    with httpx.stream(
+        "POST",
+        gateway.url + "/v1/chat/completions",
+        json={"model": "auto", "messages": messages, "stream": True},
+        timeout=20,
+    ) as response:
         assert response.status_code == 200
         events = [line for line in response.iter_lines() if line.startswith("data: ")]
     errors = [i for i, e in enumerate(events) if '"error"' in e]

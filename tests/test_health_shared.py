@@ -48,8 +48,9 @@ def two_provider_config(flaky: FakeUpstream, steady: FakeUpstream, data_dir: Pat
 
 def ask(url: str, model: str, text: str = "hi") -> httpx.Response:
     """One request on a connection of its own, so the kernel hands it to any of the process's workers."""
-    return httpx.post(url + "/v1/chat/completions", timeout=30,
-                      json={"model": model, "messages": [{"role": "user", "content": text}]})
+    return httpx.post(
+        url + "/v1/chat/completions", timeout=30, json={"model": model, "messages": [{"role": "user", "content": text}]}
+    )
 
 
 def circuit(url: str, model: str) -> str:
@@ -59,9 +60,17 @@ def circuit(url: str, model: str) -> str:
 
 @pytest.mark.slow
 def test_a_circuit_opens_and_recovers_for_every_worker_of_every_replica(tmp_path: Path, redis_prefix: str) -> None:
-    with fake_openai("flaky") as flaky, fake_openai("steady") as steady, gateway_processes(
-        tmp_path, two_provider_config(flaky, steady, tmp_path / "data"), redis_prefix, workers=2, count=2,
-    ) as (a, b):
+    with (
+        fake_openai("flaky") as flaky,
+        fake_openai("steady") as steady,
+        gateway_processes(
+            tmp_path,
+            two_provider_config(flaky, steady, tmp_path / "data"),
+            redis_prefix,
+            workers=2,
+            count=2,
+        ) as (a, b),
+    ):
         assert ask(b.url, "L0").json()["model"] == "flaky-small"
         assert httpx.get(a.url + "/health").json()["circuitsShared"] is True
 
@@ -69,8 +78,11 @@ def test_a_circuit_opens_and_recovers_for_every_worker_of_every_replica(tmp_path
         assert ask(a.url, "flaky-small", "[[fake:status=500]]").status_code == 500
         assert_error_shape(ask(b.url, "flaky-small", "[[fake:delay=3]]").json(), code="upstream_timeout")
         assert ask(a.url, "flaky-small", "[[fake:status=500]]").status_code == 500
-        propagation = wait_until(lambda: circuit(a.url, "flaky-small") == "open" == circuit(b.url, "flaky-small"),
-                                 5, "the circuit open on both replicas")
+        propagation = wait_until(
+            lambda: circuit(a.url, "flaky-small") == "open" == circuit(b.url, "flaky-small"),
+            5,
+            "the circuit open on both replicas",
+        )
         calls = len(flaky.requests)
         for url in (a.url, b.url) * 4:
             refused = ask(url, "flaky-small")
@@ -80,25 +92,33 @@ def test_a_circuit_opens_and_recovers_for_every_worker_of_every_replica(tmp_path
         assert len(flaky.requests) == calls  # no worker of either replica called it again
 
         # Half-open after the cooldown: one trial call for all workers of both replicas, the rest refused.
-        wait_until(lambda: circuit(a.url, "flaky-small") == "half_open" == circuit(b.url, "flaky-small"),
-                   COOLDOWN + 5, "half-open on both replicas")
+        wait_until(
+            lambda: circuit(a.url, "flaky-small") == "half_open" == circuit(b.url, "flaky-small"),
+            COOLDOWN + 5,
+            "half-open on both replicas",
+        )
 
         async def trials() -> list[httpx.Response]:
             async with httpx.AsyncClient(timeout=30) as client:
                 body = {"model": "flaky-small", "messages": [{"role": "user", "content": "[[fake:delay=1.5]]"}]}
-                return await asyncio.gather(*(
-                    client.post(url + "/v1/chat/completions", json=body) for url in (a.url, b.url) * 4
-                ))
+                return await asyncio.gather(
+                    *(client.post(url + "/v1/chat/completions", json=body) for url in (a.url, b.url) * 4)
+                )
 
         answers = asyncio.run(trials())
         assert sorted(r.status_code for r in answers) == [200] + [503] * 7
         assert len(flaky.requests) == calls + 1
-        recovery = wait_until(lambda: circuit(a.url, "flaky-small") == "closed" == circuit(b.url, "flaky-small"),
-                              5, "closed again on both replicas")
+        recovery = wait_until(
+            lambda: circuit(a.url, "flaky-small") == "closed" == circuit(b.url, "flaky-small"),
+            5,
+            "closed again on both replicas",
+        )
         for url in (a.url, b.url) * 2:
             assert ask(url, "L0").json()["model"] == "flaky-small"
-    print(f"health: open on both replicas {propagation * 1000:.0f} ms after the third failure's answer, "
-          f"closed {recovery * 1000:.0f} ms after the trial's (polling /health every 50 ms)")
+    print(
+        f"health: open on both replicas {propagation * 1000:.0f} ms after the third failure's answer, "
+        f"closed {recovery * 1000:.0f} ms after the trial's (polling /health every 50 ms)"
+    )
     assert "opened for every worker" in a.output + b.output
 
 
@@ -193,8 +213,10 @@ def test_boards_count_failures_together_and_share_each_change(redis_prefix: str)
             await close()
 
     timings = asyncio.run(scenario())
-    print(f"health between boards: open seen {timings['opened'] * 1000:.1f} ms after the failure was recorded, "
-          f"closed {timings['closed'] * 1000:.1f} ms after the trial's success")
+    print(
+        f"health between boards: open seen {timings['opened'] * 1000:.1f} ms after the failure was recorded, "
+        f"closed {timings['closed'] * 1000:.1f} ms after the trial's success"
+    )
     assert timings["opened"] < 1.0 and timings["closed"] < 1.0
 
 
@@ -221,8 +243,9 @@ def test_a_worker_that_starts_later_sees_circuits_opened_before(redis_prefix: st
     assert seen < 1.0 and skew < 0.1
 
 
-def test_without_redis_each_worker_keeps_its_own_circuits(own_redis: tuple[str, subprocess.Popen[bytes]],
-                                                        tmp_path: Path) -> None:
+def test_without_redis_each_worker_keeps_its_own_circuits(
+    own_redis: tuple[str, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
     """Redis dies under a running gateway: no request fails for it; the breaker works on local state."""
     url, process = own_redis
     with fake_openai("flaky") as flaky, fake_openai("steady") as steady:

@@ -31,7 +31,9 @@ def config(upstream: FakeUpstream, tmp_path: Path, anthropic_url: str | None = N
     return raw
 
 
-def post(gateway: ServerThread, body: dict[str, Any], path: str = "/v1/chat/completions", **headers: str) -> httpx.Response:
+def post(
+    gateway: ServerThread, body: dict[str, Any], path: str = "/v1/chat/completions", **headers: str
+) -> httpx.Response:
     return httpx.post(gateway.url + path, json=body, headers=headers, timeout=20)
 
 
@@ -43,8 +45,9 @@ def usage(gateway: ServerThread, sql: str, expected: int) -> list[list[Any]]:
     """Rows of the usage log (admin SQL), once at least `expected` are written."""
     deadline = time.time() + 20
     while True:
-        found = httpx.post(gateway.url + "/v1/admin/sql", json={"sql": sql}, timeout=30,
-                           headers={"authorization": f"Bearer {ADMIN}"})
+        found = httpx.post(
+            gateway.url + "/v1/admin/sql", json={"sql": sql}, timeout=30, headers={"authorization": f"Bearer {ADMIN}"}
+        )
         assert found.status_code == 200, found.text
         rows: list[list[Any]] = found.json()["rows"]
         if len(rows) >= expected or time.time() > deadline:
@@ -67,8 +70,9 @@ def test_the_header_caps_routing_and_says_so(start_gateway: Start, upstream: Fak
     assert capped.json()["model"] == "cheap-mini" and models_called(upstream)[-1] == "cheap-mini"
 
     # Case does not matter; a stream is capped the same way.
-    with httpx.stream("POST", gateway.url + "/v1/chat/completions", json={**body, "stream": True},
-                      headers={CEILING: "l0"}, timeout=20) as streamed:
+    with httpx.stream(
+        "POST", gateway.url + "/v1/chat/completions", json={**body, "stream": True}, headers={CEILING: "l0"}, timeout=20
+    ) as streamed:
         assert streamed.status_code == 200 and streamed.headers["x-gateway-tier"] == "L0"
         assert "data: [DONE]" in streamed.read().decode()
     assert models_called(upstream)[-1] == "free-small"
@@ -99,12 +103,17 @@ def test_automatic_escalation_stops_at_the_header(start_gateway: Start, upstream
     assert models_called(upstream) == ["free-small", "cheap-mini"]
     # The rejected empty answer of the first request has its own row; the one kept here is costed once.
     rows = usage(gateway, "SELECT routed_model, coalesce(error_type, 'answer') FROM usage WHERE cost_usd > 0", 3)
-    assert sorted(map(tuple, rows)) == [("cheap-mini", "answer"), ("cheap-mini", "rejected_empty"), ("mid-large", "answer")]
+    assert sorted(map(tuple, rows)) == [
+        ("cheap-mini", "answer"),
+        ("cheap-mini", "rejected_empty"),
+        ("mid-large", "answer"),
+    ]
     # The first request paid for the thrown-away L1 answer too: its total says so, its own cost does not.
     thrown_away = usage(gateway, "SELECT cost_usd FROM usage WHERE error_type = 'rejected_empty'", 1)[0][0]
     assert "x-gateway-cost-total" not in capped.headers
     assert Decimal(free.headers["x-gateway-cost-total"]) == Decimal(free.headers["x-gateway-cost"]) + Decimal(
-        str(thrown_away))
+        str(thrown_away)
+    )
 
     upstream.requests.clear()
     upstream.script.extend([{"status": "503"}, {"status": "503"}])
@@ -114,7 +123,9 @@ def test_automatic_escalation_stops_at_the_header(start_gateway: Start, upstream
     assert models_called(upstream) == ["free-small", "cheap-mini"]
 
 
-def test_no_escalation_is_proposed_above_the_header(start_gateway: Start, upstream: FakeUpstream, tmp_path: Path) -> None:
+def test_no_escalation_is_proposed_above_the_header(
+    start_gateway: Start, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     gateway = start_gateway(config(upstream, tmp_path, auto_escalate=False))
     body = {"model": "auto", "messages": HELLO}
     upstream.script.append({"empty": "1"})
@@ -154,8 +165,9 @@ def test_bad_values_are_a_400_on_every_endpoint(start_gateway: Start, upstream: 
     body = {"model": "auto", "messages": HELLO, "message": "hi", "task": "write hello world"}
     for path in ("/v1/chat/completions", "/v1/code-agent", "/v1/chat", "/v1/mcp-cli", "/v1/route", "/v1/responses"):
         for value in ("L4", "high", "", "L1,L2", "1"):
-            response = post(gateway, {**body, "input": "hi"} if path == "/v1/responses" else body, path,
-                            **{CEILING: value})
+            response = post(
+                gateway, {**body, "input": "hi"} if path == "/v1/responses" else body, path, **{CEILING: value}
+            )
             assert response.status_code == 400, (path, value, response.text)
             error = assert_error_shape(response.json(), code="invalid_value")
             assert error["param"] == CEILING and "L0, L1, L2, L3" in error["message"]
@@ -182,10 +194,12 @@ def test_nothing_under_the_header_is_a_clear_403(start_gateway: Start, upstream:
     assert upstream.requests == []
 
 
-def test_cross_check_stays_under_the_header(start_gateway: Start, upstream: FakeUpstream,
-                                            anthropic_upstream: FakeUpstream, tmp_path: Path) -> None:
-    gateway = start_gateway(config(upstream, tmp_path, anthropic_upstream.url, cross_check=True,
-                                   cross_check_judge="premium-max"))
+def test_cross_check_stays_under_the_header(
+    start_gateway: Start, upstream: FakeUpstream, anthropic_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    gateway = start_gateway(
+        config(upstream, tmp_path, anthropic_upstream.url, cross_check=True, cross_check_judge="premium-max")
+    )
     ask = {"model": "auto", "messages": [{"role": "user", "content": "What is the answer to everything?"}]}
     high = {"x-gateway-quality": "high"}  # L1 answers; the other provider's model is claude-mid (L2)
     upstream.script.append({"text": "The answer is forty two"})
@@ -211,10 +225,13 @@ def test_the_seed_endpoints_honour_the_header(start_gateway: Start, upstream: Fa
     task = CRITICAL[0]["content"]
     agent = post(gateway, {"task": task}, "/v1/code-agent")
     assert agent.status_code == 200 and agent.json()["routing"]["tier"] == "L3"  # what it would be
-    for path, body in [("/v1/code-agent", {"task": task}), ("/v1/chat", {"message": task}),
-                       ("/v1/mcp-cli", {"mode": "code", "message": task}),
-                       ("/v1/mcp-cli", {"mode": "chat", "message": task, "conversationId": "cli-ceiling"}),
-                       ("/v1/route", {"message": task})]:
+    for path, body in [
+        ("/v1/code-agent", {"task": task}),
+        ("/v1/chat", {"message": task}),
+        ("/v1/mcp-cli", {"mode": "code", "message": task}),
+        ("/v1/mcp-cli", {"mode": "chat", "message": task, "conversationId": "cli-ceiling"}),
+        ("/v1/route", {"message": task}),
+    ]:
         upstream.requests.clear()
         response = post(gateway, body, path, **{CEILING: "L1"})
         assert response.status_code == 200, (path, response.text)

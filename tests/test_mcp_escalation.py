@@ -36,6 +36,7 @@ def answering(action: str, asked: list[str]) -> Any:
     async def elicit(context: Any, params: Any) -> ElicitResult:
         asked.append(params.message)
         return ElicitResult(action=action, content={"approve": True} if action == "accept" else None)  # type: ignore[arg-type]
+
     return elicit
 
 
@@ -112,8 +113,14 @@ def test_code_agent_user_approves_through_elicitation(code_url: str, upstream: F
     lines = LogLines()
 
     async def scenario() -> tuple[Any, Any]:
-        async with http_client(code_url, TOKEN, mode, elicitation_callback=answering("accept", asked),
-                               logging_callback=lines, log_level="notice") as client:
+        async with http_client(
+            code_url,
+            TOKEN,
+            mode,
+            elicitation_callback=answering("accept", asked),
+            logging_callback=lines,
+            log_level="notice",
+        ) as client:
             await notices_on(client, mode)
             answer = await client.call_tool("code_agent", TASK)
             conversation = answer.structured_content["conversation_id"]
@@ -144,14 +151,21 @@ def test_code_agent_user_approves_through_elicitation(code_url: str, upstream: F
 
 @pytest.mark.parametrize("mode", ERAS)
 @pytest.mark.parametrize("action", ["decline", "cancel"])
-def test_code_agent_user_declines_and_nothing_is_spent(code_url: str, upstream: FakeUpstream, mode: str,
-                                                       action: str) -> None:
+def test_code_agent_user_declines_and_nothing_is_spent(
+    code_url: str, upstream: FakeUpstream, mode: str, action: str
+) -> None:
     asked: list[str] = []
     lines = LogLines()
 
     async def scenario() -> Any:
-        async with http_client(code_url, TOKEN, mode, elicitation_callback=answering(action, asked),
-                               logging_callback=lines, log_level="notice") as client:
+        async with http_client(
+            code_url,
+            TOKEN,
+            mode,
+            elicitation_callback=answering(action, asked),
+            logging_callback=lines,
+            log_level="notice",
+        ) as client:
             await notices_on(client, mode)
             return await client.call_tool("code_agent", TASK)
 

@@ -42,14 +42,20 @@ def workspace(tmp_path: Path, outside: Path) -> Path:
 
 @pytest.fixture
 def gateway_url(start_gateway: Any, upstream: FakeUpstream, tmp_path: Path, workspace: Path) -> str:
-    raw = base_config(upstream.url, None, tmp_path / "data",
-                      mcp={"roots": [str(workspace)], "max_read_bytes": 1000, "max_write_bytes": 2000},
-                      server={"admin_token": TOKEN})
+    raw = base_config(
+        upstream.url,
+        None,
+        tmp_path / "data",
+        mcp={"roots": [str(workspace)], "max_read_bytes": 1000, "max_write_bytes": 2000},
+        server={"admin_token": TOKEN},
+    )
     server: ServerThread = start_gateway(raw)
     return server.url
 
 
-async def call_all(url: str, calls: list[tuple[str, dict[str, Any]]], mode: str = "legacy", **options: Any) -> list[Any]:
+async def call_all(
+    url: str, calls: list[tuple[str, dict[str, Any]]], mode: str = "legacy", **options: Any
+) -> list[Any]:
     async with http_client(url, TOKEN, mode, **options) as client:
         return [await client.call_tool(name, args) for name, args in calls]
 
@@ -119,9 +125,7 @@ def test_read_write_list_inside_the_workspace(gateway_url: str, workspace: Path)
     kinds = {e["path"]: e["type"] for e in top.structured_content["entries"]}
     assert kinds["src"] == "dir" and kinds["leak.txt"] == "symlink" and kinds["big.txt"] == "file"
     assert kinds["loop-a"] == "symlink"
-    assert {e["path"] for e in deep.structured_content["entries"]} == {
-        "src/app.js", "src/new", "src/new/file.ts"
-    }
+    assert {e["path"] for e in deep.structured_content["entries"]} == {"src/app.js", "src/new", "src/new/file.ts"}
 
 
 def test_client_roots_narrow_but_never_widen_over_http(gateway_url: str, workspace: Path, outside: Path) -> None:
@@ -130,15 +134,18 @@ def test_client_roots_narrow_but_never_widen_over_http(gateway_url: str, workspa
     def roots_for(*paths: Path) -> Any:
         async def list_roots(context: Any) -> ListRootsResult:
             return ListRootsResult(roots=[Root(uri=p.as_uri()) for p in paths])  # type: ignore[arg-type]
+
         return list_roots
 
     narrowed = run(lambda: call_all(gateway_url, [("fs_list", {})], list_roots_callback=roots_for(workspace / "src")))
     assert [e["path"] for e in narrowed[0].structured_content["entries"]] == ["app.js"]
-    widened = run(lambda: call_all(gateway_url, [("fs_read", {"path": "secret.txt"})],
-                                   list_roots_callback=roots_for(outside)))
+    widened = run(
+        lambda: call_all(gateway_url, [("fs_read", {"path": "secret.txt"})], list_roots_callback=roots_for(outside))
+    )
     assert widened[0].is_error and "configured mcp.roots" in text(widened[0])
-    modern = run(lambda: call_all(gateway_url, [("fs_list", {})], "2026-07-28",
-                                  list_roots_callback=roots_for(workspace / "src")))
+    modern = run(
+        lambda: call_all(gateway_url, [("fs_list", {})], "2026-07-28", list_roots_callback=roots_for(workspace / "src"))
+    )
     assert [e["path"] for e in modern[0].structured_content["entries"]] == ["app.js"]
 
 
@@ -189,7 +196,9 @@ def test_in_process_client_sees_the_same_tools(tmp_path: Path) -> None:
     (tmp_path / "ws" / "a.txt").write_text("a")
 
     async def scenario() -> Any:
-        config = config_from_dict({"server": {"data_dir": str(tmp_path / "d")}, "mcp": {"roots": [str(tmp_path / "ws")]}}, env={})
+        config = config_from_dict(
+            {"server": {"data_dir": str(tmp_path / "d")}, "mcp": {"roots": [str(tmp_path / "ws")]}}, env={}
+        )
         gateway = await Gateway.start(config)
         toolbox = Toolbox.build(gateway, trust_client_roots=True)
         try:

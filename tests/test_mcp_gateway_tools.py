@@ -59,7 +59,9 @@ def test_chat_is_routed_costed_and_logged(url: str, upstream: FakeUpstream, mode
 
     logged = poll_usage(url, "SELECT routed_model, endpoint FROM usage ORDER BY ts", 3)
     assert logged.structured_content["rows"] == [
-        ["free-small", "mcp:chat"], ["cheap-mini", "mcp:chat"], [None, "mcp:chat"],
+        ["free-small", "mcp:chat"],
+        ["cheap-mini", "mcp:chat"],
+        [None, "mcp:chat"],
     ]
     (budget,) = run(lambda: call_all(url, [("budget_status", {})], mode))
     (project,) = budget.structured_content["projects"]
@@ -95,8 +97,16 @@ def test_usage_sql_is_read_only(url: str) -> None:
 
 
 def test_code_agent_keeps_a_todo_list_per_conversation(url: str, upstream: FakeUpstream) -> None:
-    upstream.script.append({"text": "## TODO\n- [x] write add\n- [ ] write tests\n\nsrc/add.js\n```js\nexport const add = (a, b) => a + b;\n```\nTests next."})
-    upstream.script.append({"text": "## TODO\n- [x] write add\n- [x] write tests\n\n```js\ntest('add', () => expect(add(1, 2)).toBe(3));\n```"})
+    upstream.script.append(
+        {
+            "text": "## TODO\n- [x] write add\n- [ ] write tests\n\nsrc/add.js\n```js\nexport const add = (a, b) => a + b;\n```\nTests next."
+        }
+    )
+    upstream.script.append(
+        {
+            "text": "## TODO\n- [x] write add\n- [x] write tests\n\n```js\ntest('add', () => expect(add(1, 2)).toBe(3));\n```"
+        }
+    )
 
     async def scenario() -> tuple[Any, Any]:
         async with http_client(url, TOKEN, "2026-07-28") as client:

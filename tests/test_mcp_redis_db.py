@@ -27,12 +27,19 @@ def start(start_gateway: Any, upstream: FakeUpstream, data_dir: Path, **override
 
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
-def test_redis_tools_stay_inside_their_prefix(start_gateway: Any, upstream: FakeUpstream, tmp_path: Path,
-                                              redis_prefix: str, mode: str) -> None:
+def test_redis_tools_stay_inside_their_prefix(
+    start_gateway: Any, upstream: FakeUpstream, tmp_path: Path, redis_prefix: str, mode: str
+) -> None:
     direct = redis.Redis.from_url(REDIS_URL)
     direct.set(redis_prefix + "gateway-state", "do not touch")
-    url = start(start_gateway, upstream, tmp_path, redis_url=REDIS_URL, redis_prefix=redis_prefix,
-                mcp={"redis_key_prefix": "tools:", "redis_max_ttl_seconds": 600})
+    url = start(
+        start_gateway,
+        upstream,
+        tmp_path,
+        redis_url=REDIS_URL,
+        redis_prefix=redis_prefix,
+        mcp={"redis_key_prefix": "tools:", "redis_max_ttl_seconds": 600},
+    )
     calls: list[tuple[str, dict[str, Any]]] = [
         ("redis_set", {"key": "greeting", "value": "hello", "ttl_seconds": 120}),
         ("redis_get", {"key": "greeting"}),
@@ -48,8 +55,9 @@ def test_redis_tools_stay_inside_their_prefix(start_gateway: Any, upstream: Fake
         ("redis_del", {"key": "greeting"}),
         ("redis_get", {"key": "greeting"}),
     ]
-    (stored, got, missing, traversal, overwrite, delete_other, delete_glob, crlf, empty, long_ttl,
-     deleted, gone) = run(lambda: call_all(url, calls, mode))
+    (stored, got, missing, traversal, overwrite, delete_other, delete_glob, crlf, empty, long_ttl, deleted, gone) = run(
+        lambda: call_all(url, calls, mode)
+    )
     try:
         assert stored.structured_content == {"key": "greeting", "ttl_seconds": 120}
         assert got.structured_content["value"] == "hello" and 0 < got.structured_content["ttl_seconds"] <= 120
@@ -110,10 +118,15 @@ DB_ESCAPES: list[tuple[str, dict[str, Any], str]] = [
 
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
-def test_db_tools_refuse_writes_and_injection(start_gateway: Any, upstream: FakeUpstream, workspace_db: Path,
-                                              mode: str) -> None:
-    url = start(start_gateway, upstream, workspace_db,
-                mcp={"db_write_enabled": True, "db_allowed_tables": ["notes"], "db_max_rows": 2})
+def test_db_tools_refuse_writes_and_injection(
+    start_gateway: Any, upstream: FakeUpstream, workspace_db: Path, mode: str
+) -> None:
+    url = start(
+        start_gateway,
+        upstream,
+        workspace_db,
+        mcp={"db_write_enabled": True, "db_allowed_tables": ["notes"], "db_max_rows": 2},
+    )
     injection = "x'); DROP TABLE notes; --"
     calls: list[tuple[str, dict[str, Any]]] = [(name, args) for name, args, _ in DB_ESCAPES] + [
         ("db_insert", {"table": "notes", "row": {"id": 2, "body": injection}}),
@@ -128,7 +141,7 @@ def test_db_tools_refuse_writes_and_injection(start_gateway: Any, upstream: Fake
         assert result.is_error, (name, args, result)
         assert expected in text(result), (name, args, text(result))
         assert "s3cret" not in text(result) and "root:" not in text(result)
-    inserted, third, no_match, updated, literal, everything = results[len(DB_ESCAPES):]
+    inserted, third, no_match, updated, literal, everything = results[len(DB_ESCAPES) :]
     assert inserted.structured_content == {"table": "notes", "rows_affected": 1}
     assert third.structured_content["rows_affected"] == 1
     assert no_match.structured_content["rows_affected"] == 0

@@ -26,7 +26,6 @@ from tests.mcp_support import http_client, run, text
 TOKEN = "aigw-admin-test-token"
 
 
-
 def test_mcp_settings_follow_a_config_reload(tmp_path: Path, upstream: FakeUpstream, redis_prefix: str) -> None:
     first, second = tmp_path / "ws-first", tmp_path / "ws-second"
     for root in (first, second):
@@ -37,8 +36,15 @@ def test_mcp_settings_follow_a_config_reload(tmp_path: Path, upstream: FakeUpstr
     with duckdb.connect(str(data / "workspace.duckdb")) as db:
         db.execute("CREATE TABLE notes (id INTEGER, body VARCHAR)")
 
-    raw = base_config(upstream.url, None, data, redis_url=REDIS_URL, redis_prefix=redis_prefix,
-                      mcp={"roots": [str(first)]}, server={"admin_token": TOKEN})
+    raw = base_config(
+        upstream.url,
+        None,
+        data,
+        redis_url=REDIS_URL,
+        redis_prefix=redis_prefix,
+        mcp={"roots": [str(first)]},
+        server={"admin_token": TOKEN},
+    )
     path = tmp_path / "config.yaml"
     server = start_from_file(path, raw)
     direct = redis.Redis.from_url(REDIS_URL)
@@ -55,8 +61,13 @@ def test_mcp_settings_follow_a_config_reload(tmp_path: Path, upstream: FakeUpstr
         async with http_client(server.url, TOKEN, "legacy") as client:
             before = await calls(client)
             await anyio.sleep(1.1)  # mtime resolution on some filesystems
-            raw["mcp"] = {"roots": [str(second)], "db_write_enabled": True, "db_allowed_tables": ["notes"],
-                          "redis_key_prefix": "scratch:", "max_read_bytes": 5}
+            raw["mcp"] = {
+                "roots": [str(second)],
+                "db_write_enabled": True,
+                "db_allowed_tables": ["notes"],
+                "redis_key_prefix": "scratch:",
+                "max_read_bytes": 5,
+            }
             write_config(path, raw)
             deadline = time.monotonic() + 15
             while (await client.call_tool("fs_read", {"path": "ws-second.txt"})).is_error:
@@ -78,7 +89,10 @@ def test_mcp_settings_follow_a_config_reload(tmp_path: Path, upstream: FakeUpstr
 
         assert after["first"].is_error and "is not a file in the workspace" in text(after["first"])
         assert after["second"].structured_content == {  # the new root, and the new read limit
-            "path": "ws-second.txt", "content": "hello", "size": 21, "truncated": True,
+            "path": "ws-second.txt",
+            "content": "hello",
+            "size": 21,
+            "truncated": True,
         }
         assert after["insert"].structured_content == {"table": "notes", "rows_affected": 1}
         assert direct.get(redis_prefix + "scratch:k") == b"v"
@@ -89,8 +103,12 @@ def test_mcp_settings_follow_a_config_reload(tmp_path: Path, upstream: FakeUpstr
 
 
 def _initialize(url: str, host: str | None = None) -> httpx.Response:
-    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
     headers = {"accept": "application/json, text/event-stream", "authorization": f"Bearer {TOKEN}"}
     return httpx.post(url + "/mcp", json=body, headers={**headers, **({"host": host} if host else {})}, timeout=10)
 
@@ -103,8 +121,9 @@ def _wait_for(predicate: Callable[[], bool], what: str) -> None:
 
 
 def test_mcp_transport_switches_follow_a_config_reload(tmp_path: Path, upstream: FakeUpstream) -> None:
-    raw = base_config(upstream.url, None, tmp_path / "data", mcp={"roots": [str(tmp_path)]},
-                      server={"admin_token": TOKEN})
+    raw = base_config(
+        upstream.url, None, tmp_path / "data", mcp={"roots": [str(tmp_path)]}, server={"admin_token": TOKEN}
+    )
     path = tmp_path / "config.yaml"
     server = start_from_file(path, raw)
     try:
@@ -113,8 +132,10 @@ def test_mcp_transport_switches_follow_a_config_reload(tmp_path: Path, upstream:
         time.sleep(1.1)  # mtime resolution on some filesystems
         raw["mcp"] = {"roots": [str(tmp_path)], "allowed_hosts": ["tools.example:*"]}
         write_config(path, raw)
-        _wait_for(lambda: _initialize(server.url, "tools.example:80").status_code == 200,
-                  "the new mcp.allowed_hosts never reached /mcp")
+        _wait_for(
+            lambda: _initialize(server.url, "tools.example:80").status_code == 200,
+            "the new mcp.allowed_hosts never reached /mcp",
+        )
         assert _initialize(server.url, "other.example:80").status_code == 421
 
         async def session_across_the_switch() -> tuple[Any, BaseException | None]:

@@ -40,8 +40,13 @@ def jsproj() -> Path:
         cache.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix="jsproj-", dir=cache))
         shutil.copytree(FIXTURE, staging, dirs_exist_ok=True)
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=staging, check=True,
-                       timeout=600, env={**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"})
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=staging,
+            check=True,
+            timeout=600,
+            env={**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"},
+        )
         try:
             staging.rename(target)
         except OSError:  # another run installed it meanwhile
@@ -50,8 +55,9 @@ def jsproj() -> Path:
 
 
 def gateway_for(start_gateway: Any, upstream: FakeUpstream, tmp_path: Path, root: Path, **mcp: Any) -> str:
-    raw = base_config(upstream.url, None, tmp_path / "data", mcp={"roots": [str(root)], **mcp},
-                      server={"admin_token": TOKEN})
+    raw = base_config(
+        upstream.url, None, tmp_path / "data", mcp={"roots": [str(root)], **mcp}, server={"admin_token": TOKEN}
+    )
     return str(start_gateway(raw).url)
 
 
@@ -61,8 +67,9 @@ async def call_all(url: str, calls: list[tuple[str, dict[str, Any]]], mode: str 
 
 
 @needs_node
-def test_run_vitest_summarises_passes_and_failures(start_gateway: Any, upstream: FakeUpstream, tmp_path: Path,
-                                                   jsproj: Path) -> None:
+def test_run_vitest_summarises_passes_and_failures(
+    start_gateway: Any, upstream: FakeUpstream, tmp_path: Path, jsproj: Path
+) -> None:
     url = gateway_for(start_gateway, upstream, tmp_path, jsproj)
     calls: list[tuple[str, dict[str, Any]]] = [
         ("run_vitest", {}),
@@ -85,8 +92,9 @@ def test_run_vitest_summarises_passes_and_failures(start_gateway: Any, upstream:
 
 
 @needs_node
-def test_run_vitest_logs_its_progress_to_the_client(start_gateway: Any, upstream: FakeUpstream, tmp_path: Path,
-                                                   jsproj: Path) -> None:
+def test_run_vitest_logs_its_progress_to_the_client(
+    start_gateway: Any, upstream: FakeUpstream, tmp_path: Path, jsproj: Path
+) -> None:
     url = gateway_for(start_gateway, upstream, tmp_path, jsproj)
     lines = LogLines()
 
@@ -107,8 +115,9 @@ def test_run_vitest_logs_its_progress_to_the_client(start_gateway: Any, upstream
 
 
 @needs_node
-def test_run_vitest_is_killed_at_its_timeout(start_gateway: Any, upstream: FakeUpstream, tmp_path: Path,
-                                             jsproj: Path) -> None:
+def test_run_vitest_is_killed_at_its_timeout(
+    start_gateway: Any, upstream: FakeUpstream, tmp_path: Path, jsproj: Path
+) -> None:
     url = gateway_for(start_gateway, upstream, tmp_path, jsproj, test_timeout_seconds=0.2)
     (result,) = run(lambda: call_all(url, [("run_vitest", {})]))
     assert result.structured_content["timed_out"] is True
@@ -117,8 +126,9 @@ def test_run_vitest_is_killed_at_its_timeout(start_gateway: Any, upstream: FakeU
 
 @needs_node
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="no system Chromium (apt-get install chromium)")
-def test_run_playwright_against_system_chromium(start_gateway: Any, upstream: FakeUpstream, tmp_path: Path,
-                                                jsproj: Path) -> None:
+def test_run_playwright_against_system_chromium(
+    start_gateway: Any, upstream: FakeUpstream, tmp_path: Path, jsproj: Path
+) -> None:
     url = gateway_for(start_gateway, upstream, tmp_path, jsproj)
     calls: list[tuple[str, dict[str, Any]]] = [("run_playwright", {})]
     (result,) = run(lambda: call_all(url, calls))

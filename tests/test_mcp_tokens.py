@@ -19,8 +19,9 @@ from tests.mcp_support import http_client, run, text
 ADMIN = "aigw-admin-test-token"
 
 
-def test_gateway_tokens_open_mcp_and_charge_their_project(start_gateway: Any, upstream: FakeUpstream,
-                                                          tmp_path: Path) -> None:
+def test_gateway_tokens_open_mcp_and_charge_their_project(
+    start_gateway: Any, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     raw = base_config(upstream.url, None, tmp_path / "data", server={"admin_token": ADMIN})
     url = str(start_gateway(raw).url)
     with httpx.Client(base_url=url, headers={"authorization": f"Bearer {ADMIN}"}, timeout=10) as admin:
@@ -40,9 +41,11 @@ def test_gateway_tokens_open_mcp_and_charge_their_project(start_gateway: Any, up
 
     deadline = time.time() + 15
     while True:
+
         async def usage() -> Any:
             async with http_client(url, ADMIN) as client:
                 return await client.call_tool("usage_sql", {"sql": "SELECT project, token_id FROM usage"})
+
         rows = run(usage).structured_content["rows"]
         if rows or time.time() > deadline:
             break

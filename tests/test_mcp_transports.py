@@ -28,8 +28,9 @@ def workspace(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def mcp_gateway(start_gateway: Any, upstream: FakeUpstream, tmp_path: Path, workspace: Path) -> ServerThread:
-    raw = base_config(upstream.url, None, tmp_path / "data", mcp={"roots": [str(workspace)]},
-                      server={"admin_token": TOKEN})
+    raw = base_config(
+        upstream.url, None, tmp_path / "data", mcp={"roots": [str(workspace)]}, server={"admin_token": TOKEN}
+    )
     return start_gateway(raw)  # type: ignore[no-any-return]
 
 
@@ -92,7 +93,9 @@ def test_http_needs_the_gateway_token(mcp_gateway: ServerThread) -> None:
 
 def test_http_checks_host_and_origin(mcp_gateway: ServerThread) -> None:
     init = {
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
         "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
     }
     headers = {"accept": "application/json, text/event-stream", "authorization": f"Bearer {TOKEN}"}
@@ -116,10 +119,16 @@ def test_http_disabled_answers_404(start_gateway: Any, upstream: FakeUpstream, t
 
 
 @pytest.mark.parametrize("mode", ERAS)
-def test_stateless_http_serves_both_eras(start_gateway: Any, upstream: FakeUpstream, tmp_path: Path,
-                                         workspace: Path, mode: str) -> None:
-    raw = base_config(upstream.url, None, tmp_path / "data", mcp={"roots": [str(workspace)], "stateless_http": True},
-                      server={"admin_token": TOKEN})
+def test_stateless_http_serves_both_eras(
+    start_gateway: Any, upstream: FakeUpstream, tmp_path: Path, workspace: Path, mode: str
+) -> None:
+    raw = base_config(
+        upstream.url,
+        None,
+        tmp_path / "data",
+        mcp={"roots": [str(workspace)], "stateless_http": True},
+        server={"admin_token": TOKEN},
+    )
     gateway = start_gateway(raw)
 
     async def scenario() -> Any:
@@ -138,7 +147,9 @@ def test_mode_mcp_makes_serve_speak_stdio(tmp_path: Path, workspace: Path) -> No
     config.write_text(yaml.safe_dump({"providers": {}, "models": [], "mcp": {"roots": [str(workspace)]}}))
     base = stdio_params(config, tmp_path / "data")
     params = StdioServerParameters(
-        command=base.command, args=["-m", "proxy", "serve", "--config", str(config)], cwd=base.cwd,
+        command=base.command,
+        args=["-m", "proxy", "serve", "--config", str(config)],
+        cwd=base.cwd,
         env={**(base.env or {}), "MODE": "mcp"},
     )
 

@@ -87,7 +87,10 @@ def test_request_reaches_an_anthropic_upstream_with_its_own_key(
     claude: anthropic.Anthropic, anthropic_upstream: FakeUpstream
 ) -> None:
     claude.messages.create(
-        model="claude-mid", max_tokens=50, system="Be brief.", stop_sequences=["STOP"],
+        model="claude-mid",
+        max_tokens=50,
+        system="Be brief.",
+        stop_sequences=["STOP"],
         messages=[{"role": "user", "content": "hi"}],
     )
     sent = anthropic_upstream.requests[-1]
@@ -122,7 +125,9 @@ def test_streaming_text(claude: anthropic.Anthropic, model: str) -> None:
 
 def test_raw_stream_uses_anthropic_event_names(gateway: ServerThread) -> None:
     body = {"model": "cheap-mini", "max_tokens": 20, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-    with httpx.stream("POST", gateway.url + "/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"}) as response:
+    with httpx.stream(
+        "POST", gateway.url + "/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"}
+    ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         names = [line[7:] for line in response.iter_lines() if line.startswith("event: ")]
@@ -131,8 +136,9 @@ def test_raw_stream_uses_anthropic_event_names(gateway: ServerThread) -> None:
 
 
 @BOTH_UPSTREAMS
-def test_tool_use_round_trip(claude: anthropic.Anthropic, model: str, upstream: FakeUpstream,
-                             anthropic_upstream: FakeUpstream) -> None:
+def test_tool_use_round_trip(
+    claude: anthropic.Anthropic, model: str, upstream: FakeUpstream, anthropic_upstream: FakeUpstream
+) -> None:
     fake = anthropic_upstream if model == "claude-mid" else upstream
     fake.script = [{"tool_call": "1"}, {}]  # a tool call first, then a plain answer
     question = {"role": "user", "content": "weather in Paris?"}
@@ -148,8 +154,13 @@ def test_tool_use_round_trip(claude: anthropic.Anthropic, model: str, upstream: 
         messages=[
             question,  # type: ignore[list-item]
             {"role": "assistant", "content": first.content},  # type: ignore[typeddict-item]
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use.id, "content": "sunny, 21C"},
-                                         {"type": "text", "text": "thanks"}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": tool_use.id, "content": "sunny, 21C"},
+                    {"type": "text", "text": "thanks"},
+                ],
+            },
         ],
     )
     assert second.stop_reason == "end_turn"
@@ -163,15 +174,20 @@ def test_tool_use_round_trip(claude: anthropic.Anthropic, model: str, upstream: 
     else:
         sent = anthropic_upstream.requests[-1]["body"]["messages"]
         assert [m["role"] for m in sent] == ["user", "assistant", "user"]
-        assert sent[1]["content"] == [{"type": "tool_use", "id": tool_use.id, "name": "get_weather", "input": {"city": "Paris"}}]
+        assert sent[1]["content"] == [
+            {"type": "tool_use", "id": tool_use.id, "name": "get_weather", "input": {"city": "Paris"}}
+        ]
         assert sent[2]["content"][0] == {"type": "tool_result", "tool_use_id": tool_use.id, "content": "sunny, 21C"}
 
 
 @BOTH_UPSTREAMS
 def test_streamed_tool_use(claude: anthropic.Anthropic, model: str) -> None:
     with claude.messages.stream(
-        model=model, max_tokens=100, tools=[WEATHER_TOOL],  # type: ignore[list-item]
-        tool_choice={"type": "any"}, messages=[{"role": "user", "content": "weather? [[fake:tool_call]]"}],
+        model=model,
+        max_tokens=100,
+        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tool_choice={"type": "any"},
+        messages=[{"role": "user", "content": "weather? [[fake:tool_call]]"}],
     ) as stream:
         final = stream.get_final_message()
     assert final.stop_reason == "tool_use"
@@ -180,11 +196,15 @@ def test_streamed_tool_use(claude: anthropic.Anthropic, model: str) -> None:
 
 
 def test_truncation_is_max_tokens(claude: anthropic.Anthropic) -> None:
-    message = claude.messages.create(model="cheap-mini", max_tokens=5, messages=[{"role": "user", "content": "x [[fake:truncate]]"}])
+    message = claude.messages.create(
+        model="cheap-mini", max_tokens=5, messages=[{"role": "user", "content": "x [[fake:truncate]]"}]
+    )
     assert message.stop_reason == "max_tokens"
 
 
-def test_unknown_claude_names_route_by_family(gateway: ServerThread, claude: anthropic.Anthropic, tmp_path: Path) -> None:
+def test_unknown_claude_names_route_by_family(
+    gateway: ServerThread, claude: anthropic.Anthropic, tmp_path: Path
+) -> None:
     raw = claude.messages.with_raw_response.create(
         model="claude-sonnet-4-5-20250929", max_tokens=20, messages=[{"role": "user", "content": "hello"}]
     )
@@ -204,26 +224,38 @@ def test_unknown_claude_names_route_by_family(gateway: ServerThread, claude: ant
     ]
 
 
-def test_config_alias_wins_over_the_family_rule(start_gateway, upstream: FakeUpstream,  # type: ignore[no-untyped-def]
-                                                 anthropic_upstream: FakeUpstream, tmp_path: Path) -> None:
+def test_config_alias_wins_over_the_family_rule(
+    start_gateway,
+    upstream: FakeUpstream,  # type: ignore[no-untyped-def]
+    anthropic_upstream: FakeUpstream,
+    tmp_path: Path,
+) -> None:
     from tests.conftest import base_config
 
-    raw = base_config(upstream.url, anthropic_upstream.url, tmp_path, routing={"aliases": {"claude-opus-4-1": "free-small"}})
+    raw = base_config(
+        upstream.url, anthropic_upstream.url, tmp_path, routing={"aliases": {"claude-opus-4-1": "free-small"}}
+    )
     gateway = start_gateway(raw)
     with anthropic.Anthropic(base_url=gateway.url, api_key="x", max_retries=0) as sdk:
-        message = sdk.messages.create(model="claude-opus-4-1", max_tokens=20, messages=[{"role": "user", "content": "hi"}])
+        message = sdk.messages.create(
+            model="claude-opus-4-1", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+        )
     assert message.model == "free-small"
 
 
 def test_auto_routes(claude: anthropic.Anthropic) -> None:
-    raw = claude.messages.with_raw_response.create(model="auto", max_tokens=20, messages=[{"role": "user", "content": "hi"}])
+    raw = claude.messages.with_raw_response.create(
+        model="auto", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+    )
     assert raw.headers["x-gateway-tier"] and raw.parse().content[0].text.startswith("echo from ")  # type: ignore[union-attr]
 
 
 def test_count_tokens(claude: anthropic.Anthropic) -> None:
     short = claude.messages.count_tokens(model="claude-mid", messages=[{"role": "user", "content": "hi"}])
     long = claude.messages.count_tokens(
-        model="claude-mid", system="be brief", tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        model="claude-mid",
+        system="be brief",
+        tools=[WEATHER_TOOL],  # type: ignore[list-item]
         messages=[{"role": "user", "content": "tell me about the weather " * 50}],
     )
     assert 0 < short.input_tokens < long.input_tokens
@@ -239,9 +271,19 @@ def test_count_tokens(claude: anthropic.Anthropic) -> None:
         ({"model": "claude-mid", "max_tokens": 5}, "messages"),
         ({"max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}, "model"),
         ({"model": "claude-mid", "max_tokens": 5, "messages": [{"role": "tool", "content": "hi"}]}, "role"),
-        ({"model": "claude-mid", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "video"}]}]}, "video"),
-        ({"model": "claude-mid", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}],
-          "tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "web_search"),
+        (
+            {"model": "claude-mid", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "video"}]}]},
+            "video",
+        ),
+        (
+            {
+                "model": "claude-mid",
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": "hi"}],
+                "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+            },
+            "web_search",
+        ),
     ],
 )
 def test_bad_input_is_a_400_in_anthropic_shape(gateway: ServerThread, body: dict[str, Any], param_hint: str) -> None:
@@ -266,7 +308,9 @@ def test_unknown_model_is_a_404_in_anthropic_shape(claude: anthropic.Anthropic) 
 @BOTH_UPSTREAMS
 def test_upstream_errors_keep_status_in_anthropic_shape(claude: anthropic.Anthropic, model: str) -> None:
     with pytest.raises(anthropic.RateLimitError) as limited:
-        claude.messages.create(model=model, max_tokens=5, messages=[{"role": "user", "content": "[[fake:status=429,retry_after=3]]"}])
+        claude.messages.create(
+            model=model, max_tokens=5, messages=[{"role": "user", "content": "[[fake:status=429,retry_after=3]]"}]
+        )
     assert limited.value.response.headers["retry-after"] == "3"
     assert_anthropic_error(limited.value.body, "rate_limit_error")
     with pytest.raises(anthropic.InternalServerError) as failed:
@@ -277,24 +321,29 @@ def test_upstream_errors_keep_status_in_anthropic_shape(claude: anthropic.Anthro
 
 def test_upstream_error_before_the_stream_is_an_http_error(claude: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.RateLimitError) as caught:
-        with claude.messages.stream(model="cheap-mini", max_tokens=5,
-                                    messages=[{"role": "user", "content": "[[fake:status=429]]"}]) as stream:
+        with claude.messages.stream(
+            model="cheap-mini", max_tokens=5, messages=[{"role": "user", "content": "[[fake:status=429]]"}]
+        ) as stream:
             stream.get_final_message()
     assert_anthropic_error(caught.value.body, "rate_limit_error")
 
 
 def test_error_mid_stream_is_an_anthropic_error_event(claude: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.APIStatusError) as caught:
-        with claude.messages.stream(model="cheap-mini", max_tokens=50,
-                                    messages=[{"role": "user", "content": "long answer [[fake:stream_error_after=2]]"}]) as stream:
+        with claude.messages.stream(
+            model="cheap-mini",
+            max_tokens=50,
+            messages=[{"role": "user", "content": "long answer [[fake:stream_error_after=2]]"}],
+        ) as stream:
             for _ in stream:
                 pass
     assert_anthropic_error(caught.value.body, "api_error")
     assert "broke mid-stream" in caught.value.body["error"]["message"]  # type: ignore[index]
 
 
-def test_system_messages_mid_conversation(claude: anthropic.Anthropic, upstream: FakeUpstream,
-                                          anthropic_upstream: FakeUpstream) -> None:
+def test_system_messages_mid_conversation(
+    claude: anthropic.Anthropic, upstream: FakeUpstream, anthropic_upstream: FakeUpstream
+) -> None:
     """Claude Code 2.x sends `system` messages between turns (a beta); both upstream formats take them."""
     messages: Any = [
         {"role": "user", "content": "first"},
@@ -303,7 +352,13 @@ def test_system_messages_mid_conversation(claude: anthropic.Anthropic, upstream:
         {"role": "user", "content": "second"},
     ]
     claude.messages.create(model="cheap-mini", max_tokens=20, system="Base.", messages=messages)
-    assert [m["role"] for m in upstream.requests[-1]["body"]["messages"]] == ["system", "user", "assistant", "system", "user"]
+    assert [m["role"] for m in upstream.requests[-1]["body"]["messages"]] == [
+        "system",
+        "user",
+        "assistant",
+        "system",
+        "user",
+    ]
     claude.messages.create(model="claude-mid", max_tokens=20, system="Base.", messages=messages)
     sent = anthropic_upstream.requests[-1]["body"]
     assert sent["system"] == [{"type": "text", "text": "Base."}, {"type": "text", "text": "Now be formal."}]
@@ -320,7 +375,13 @@ def test_thinking_and_cache_control_pass_through_to_an_anthropic_upstream(
     anthropic_upstream.script = [{"tool_call": "1"}, {}]
     system: Any = [{"type": "text", "text": "Long shared prompt.", "cache_control": {"type": "ephemeral"}}]
     question: Any = {"role": "user", "content": "weather?"}
-    args: Any = {"model": "claude-mid", "max_tokens": 2048, "system": system, "tools": [WEATHER_TOOL], "thinking": THINKING}
+    args: Any = {
+        "model": "claude-mid",
+        "max_tokens": 2048,
+        "system": system,
+        "tools": [WEATHER_TOOL],
+        "thinking": THINKING,
+    }
     if stream:
         with claude.messages.stream(messages=[question], **args) as events:
             first = events.get_final_message()
@@ -333,8 +394,11 @@ def test_thinking_and_cache_control_pass_through_to_an_anthropic_upstream(
 
     tool_use = first.content[1]
     claude.messages.create(
-        messages=[question, {"role": "assistant", "content": first.content},
-                  {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use.id, "content": "sunny"}]}],
+        messages=[
+            question,
+            {"role": "assistant", "content": first.content},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use.id, "content": "sunny"}]},
+        ],
         **args,
     )
     replayed = anthropic_upstream.requests[-1]["body"]["messages"][1]["content"]
@@ -344,12 +408,21 @@ def test_thinking_and_cache_control_pass_through_to_an_anthropic_upstream(
 
 def test_thinking_is_not_sent_to_an_openai_upstream(claude: anthropic.Anthropic, upstream: FakeUpstream) -> None:
     message = claude.messages.create(
-        model="cheap-mini", max_tokens=2048, thinking=THINKING,  # type: ignore[arg-type]
+        model="cheap-mini",
+        max_tokens=2048,
+        thinking=THINKING,  # type: ignore[arg-type]
         system=[{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
-        messages=[{"role": "user", "content": "hi"},
-                  {"role": "assistant", "content": [{"type": "thinking", "thinking": "hm", "signature": "s"},
-                                                    {"type": "text", "text": "hello"}]},
-                  {"role": "user", "content": "again"}],
+        messages=[
+            {"role": "user", "content": "hi"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "hm", "signature": "s"},
+                    {"type": "text", "text": "hello"},
+                ],
+            },
+            {"role": "user", "content": "again"},
+        ],
     )
     assert message.content[0].type == "text"
     sent = upstream.requests[-1]["body"]

@@ -24,8 +24,9 @@ def run(*command: str | Path, cwd: Path | None = None) -> str:
     # Without PYTHONPATH: a source checkout on it (with its egg-info) would make pip
     # think the package is installed already and skip it.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    result = subprocess.run([str(c) for c in command], cwd=cwd, capture_output=True, text=True, timeout=600,
-                            check=False, env=env)
+    result = subprocess.run(
+        [str(c) for c in command], cwd=cwd, capture_output=True, text=True, timeout=600, check=False, env=env
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -48,7 +49,11 @@ def test_wheel_installs_into_a_fresh_venv_and_serves(tmp_path: Path) -> None:
         env = {"PATH": str(venv / "bin"), "HOME": str(tmp_path), "OSS_MODEL_ENDPOINT": upstream.url}
         process = subprocess.Popen(
             [str(venv / "bin" / "aigw"), "serve", "--port", str(port)],
-            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         try:
             url = f"http://127.0.0.1:{port}"

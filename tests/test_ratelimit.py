@@ -26,7 +26,9 @@ def config(request: pytest.FixtureRequest, upstream: FakeUpstream, tmp_path: Pat
     return config_per_store(request, upstream, tmp_path, ADMIN)
 
 
-def test_project_rpm_refuses_with_retry_after_and_openai_headers(start_gateway: StartGateway, config: dict[str, Any]) -> None:
+def test_project_rpm_refuses_with_retry_after_and_openai_headers(
+    start_gateway: StartGateway, config: dict[str, Any]
+) -> None:
     config["projects"] = {"team": {"rpm": 3}}
     gateway = start_gateway(config)
     headers = {"x-gateway-project": "team"}
@@ -53,12 +55,17 @@ def test_project_rpm_refuses_with_retry_after_and_openai_headers(start_gateway: 
 
 def test_token_tpm_counts_prompt_and_max_tokens(start_gateway: StartGateway, config: dict[str, Any]) -> None:
     gateway = start_gateway(config)
-    created = httpx.post(gateway.url + "/admin/tokens", headers={"authorization": f"Bearer {ADMIN}"},
-                         json={"limits": {"tpm": 1000, "rpm": 100}}).json()
+    created = httpx.post(
+        gateway.url + "/admin/tokens",
+        headers={"authorization": f"Bearer {ADMIN}"},
+        json={"limits": {"tpm": 1000, "rpm": 100}},
+    ).json()
     auth = {"authorization": f"Bearer {created['secret']}"}
     answer = post_chat(gateway.url, {**HELLO, "max_tokens": 400}, **auth)
     assert answer.status_code == 200
-    assert answer.headers["x-ratelimit-limit-tokens"] == "1000" and answer.headers["x-ratelimit-limit-requests"] == "100"
+    assert (
+        answer.headers["x-ratelimit-limit-tokens"] == "1000" and answer.headers["x-ratelimit-limit-requests"] == "100"
+    )
     assert 500 <= int(answer.headers["x-ratelimit-remaining-tokens"]) < 600
     assert post_chat(gateway.url, {**HELLO, "max_tokens": 400}, **auth).status_code == 200
     refused = post_chat(gateway.url, {**HELLO, "max_tokens": 400}, **auth)
@@ -70,7 +77,9 @@ def test_token_tpm_counts_prompt_and_max_tokens(start_gateway: StartGateway, con
     assert "retry-after" not in too_big.headers
 
 
-def test_rate_limits_hold_across_two_gateway_processes(upstream: FakeUpstream, tmp_path: Path, redis_prefix: str) -> None:
+def test_rate_limits_hold_across_two_gateway_processes(
+    upstream: FakeUpstream, tmp_path: Path, redis_prefix: str
+) -> None:
     config = base_config(upstream.url, None, tmp_path / "data")
     config["projects"] = {"shared": {"rpm": 20}}  # one more request every 3 s after a burst of 20
     with gateway_processes(tmp_path, config, redis_prefix, count=2) as replicas:
@@ -78,9 +87,9 @@ def test_rate_limits_hold_across_two_gateway_processes(upstream: FakeUpstream, t
 
         async def fire() -> list[int]:
             async with httpx.AsyncClient(timeout=30, headers={"x-gateway-project": "shared"}) as client:
-                responses = await asyncio.gather(*(
-                    client.post(urls[i % 2] + "/v1/chat/completions", json=HELLO) for i in range(60)
-                ))
+                responses = await asyncio.gather(
+                    *(client.post(urls[i % 2] + "/v1/chat/completions", json=HELLO) for i in range(60))
+                )
             return [r.status_code for r in responses]
 
         started = time.time()

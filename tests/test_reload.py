@@ -34,8 +34,11 @@ def test_config_edits_apply_without_restart(tmp_path: Path, upstream: FakeUpstre
         assert _l0_model(server.url) == "free-small"
 
         # A slow stream started on the old config must finish normally.
-        slow = {"model": "L0", "stream": True,
-                "messages": [{"role": "user", "content": "slow [[fake:chunks=10,chunk_delay=0.3]]"}]}
+        slow = {
+            "model": "L0",
+            "stream": True,
+            "messages": [{"role": "user", "content": "slow [[fake:chunks=10,chunk_delay=0.3]]"}],
+        }
         with httpx.stream("POST", server.url + "/v1/chat/completions", json=slow, timeout=30) as stream:
             lines = stream.iter_lines()
             first = next(line for line in lines if line)

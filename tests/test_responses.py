@@ -46,22 +46,31 @@ def test_request_translation(client: openai.OpenAI, upstream: FakeUpstream) -> N
         text={"format": {"type": "json_schema", "name": "answer", "schema": {"type": "object"}, "strict": True}},
         input=[
             {"role": "developer", "content": "Extra rule."},
-            {"role": "user", "content": [
-                {"type": "input_text", "text": "what is this?"},
-                {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"},
-            ]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "what is this?"},
+                    {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"},
+                ],
+            },
         ],
     )
     sent = upstream.requests[-1]["body"]
     assert sent["max_tokens"] == 40 and sent["temperature"] == 0.2
-    assert sent["response_format"] == {"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True}}
+    assert sent["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True},
+    }
     assert sent["messages"] == [
         {"role": "system", "content": "Rules."},
         {"role": "system", "content": "Extra rule."},
-        {"role": "user", "content": [
-            {"type": "text", "text": "what is this?"},
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}},
-        ]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}},
+            ],
+        },
     ]
 
 
@@ -79,14 +88,21 @@ def test_streaming_text(client: openai.OpenAI, model: str) -> None:
     assert "".join(deltas) == expected and final.output_text == expected
     assert final.status == "completed" and final.usage is not None and final.usage.output_tokens > 0
     assert kinds[:2] == ["response.created", "response.in_progress"]
-    assert kinds[-4:] == ["response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"]
+    assert kinds[-4:] == [
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
     assert "response.output_item.added" in kinds and "response.content_part.added" in kinds
 
 
 def test_raw_stream_events_are_named_and_numbered(gateway: ServerThread) -> None:
     import json
 
-    with httpx.stream("POST", gateway.url + "/v1/responses", json={"model": "cheap-mini", "input": "hi", "stream": True}) as response:
+    with httpx.stream(
+        "POST", gateway.url + "/v1/responses", json={"model": "cheap-mini", "input": "hi", "stream": True}
+    ) as response:
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
         lines = list(response.iter_lines())
     names = [line[7:] for line in lines if line.startswith("event: ")]
@@ -97,7 +113,9 @@ def test_raw_stream_events_are_named_and_numbered(gateway: ServerThread) -> None
 
 
 @pytest.mark.parametrize("model", ["cheap-mini", "claude-mid"])
-def test_tool_call_round_trip(client: openai.OpenAI, model: str, upstream: FakeUpstream, anthropic_upstream: FakeUpstream) -> None:
+def test_tool_call_round_trip(
+    client: openai.OpenAI, model: str, upstream: FakeUpstream, anthropic_upstream: FakeUpstream
+) -> None:
     fake = anthropic_upstream if model == "claude-mid" else upstream
     fake.script = [{"tool_call": "1"}, {}]
     first = client.responses.create(model=model, input="weather in Paris?", tools=[WEATHER])  # type: ignore[list-item]
@@ -156,11 +174,15 @@ def _conversation(client: openai.OpenAI, upstream: FakeUpstream, *, stream: bool
         {"role": "user", "content": "what is my name?"},
     ]  # instructions of the earlier turn are not carried over, as in OpenAI's API
     upstream.script = [{"tool_call": "1"}, {}]
-    third = client.responses.create(model="cheap-mini", previous_response_id=second.id, input="weather?", tools=[WEATHER])  # type: ignore[list-item]
+    third = client.responses.create(
+        model="cheap-mini", previous_response_id=second.id, input="weather?", tools=[WEATHER]
+    )  # type: ignore[list-item]
     call = third.output[-1]
     assert call.type == "function_call"
     client.responses.create(
-        model="cheap-mini", previous_response_id=third.id, tools=[WEATHER],  # type: ignore[list-item]
+        model="cheap-mini",
+        previous_response_id=third.id,
+        tools=[WEATHER],  # type: ignore[list-item]
         input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}],
     )
     sent = upstream.requests[-1]["body"]["messages"]
@@ -172,9 +194,13 @@ def test_previous_response_id_in_process(client: openai.OpenAI, upstream: FakeUp
     _conversation(client, upstream, stream=False)
 
 
-def test_previous_response_id_after_a_stream_in_redis(start_gateway: Callable[[dict[str, Any]], ServerThread],
-                                                      upstream: FakeUpstream, anthropic_upstream: FakeUpstream,
-                                                      tmp_path: Path, redis_prefix: str) -> None:
+def test_previous_response_id_after_a_stream_in_redis(
+    start_gateway: Callable[[dict[str, Any]], ServerThread],
+    upstream: FakeUpstream,
+    anthropic_upstream: FakeUpstream,
+    tmp_path: Path,
+    redis_prefix: str,
+) -> None:
     raw = base_config(upstream.url, anthropic_upstream.url, tmp_path, redis_url=REDIS_URL, redis_prefix=redis_prefix)
     gateway = start_gateway(raw)
     with openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0, timeout=10) as client:
@@ -215,15 +241,26 @@ def test_retrieve_and_delete(client: openai.OpenAI) -> None:
 def test_another_project_cannot_continue_a_conversation(client: openai.OpenAI) -> None:
     created = client.responses.create(model="cheap-mini", input="mine", extra_headers={"x-gateway-project": "alpha"})
     with pytest.raises(openai.BadRequestError):
-        client.responses.create(model="cheap-mini", previous_response_id=created.id, input="yours?",
-                                extra_headers={"x-gateway-project": "beta"})
+        client.responses.create(
+            model="cheap-mini",
+            previous_response_id=created.id,
+            input="yours?",
+            extra_headers={"x-gateway-project": "beta"},
+        )
 
 
 def test_hosted_tools_are_left_out_and_namespaces_flattened(client: openai.OpenAI, upstream: FakeUpstream) -> None:
     """Codex sends a web_search tool and `namespace` groups with every request."""
-    group = {"type": "namespace", "name": "agents", "description": "sub-agents", "tools": [{**WEATHER, "name": "spawn"}]}
+    group = {
+        "type": "namespace",
+        "name": "agents",
+        "description": "sub-agents",
+        "tools": [{**WEATHER, "name": "spawn"}],
+    }
     raw = client.responses.with_raw_response.create(
-        model="cheap-mini", input="hi", tools=[WEATHER, group, {"type": "web_search"}],  # type: ignore[list-item]
+        model="cheap-mini",
+        input="hi",
+        tools=[WEATHER, group, {"type": "web_search"}],  # type: ignore[list-item]
     )
     assert raw.headers["x-gateway-dropped-tools"] == "web_search"
     sent = upstream.requests[-1]["body"]["tools"]

@@ -21,7 +21,9 @@ def test_auto_classifies_and_picks_cheapest_fitting_tier(client: openai.OpenAI) 
     assert "task:small_talk" in simple.headers["x-gateway-route-reason"]
     assert simple.parse().model == "free-small"
 
-    hard = _create(client, "auto", "Design the architecture for a concurrent job scheduler and debug its race condition")
+    hard = _create(
+        client, "auto", "Design the architecture for a concurrent job scheduler and debug its race condition"
+    )
     assert hard.headers["x-gateway-tier"] == "L2"
     assert hard.parse().model == "claude-mid"
 
@@ -65,7 +67,9 @@ def test_concrete_model_is_used_as_named(client: openai.OpenAI) -> None:
 
 def test_quality_header_moves_the_tier(client: openai.OpenAI) -> None:
     low = _create(client, "auto", "write a python function to parse dates", extra_headers={"x-gateway-quality": "low"})
-    high = _create(client, "auto", "write a python function to parse dates", extra_headers={"x-gateway-quality": "high"})
+    high = _create(
+        client, "auto", "write a python function to parse dates", extra_headers={"x-gateway-quality": "high"}
+    )
     assert low.headers["x-gateway-tier"] < high.headers["x-gateway-tier"]
 
 
@@ -84,7 +88,20 @@ def test_max_tier_caps_auto_routing(start_gateway, upstream, anthropic_upstream,
 def test_models_endpoint_lists_virtual_and_concrete(client: openai.OpenAI, model: str) -> None:
     ids = [m.id for m in client.models.list()]
     assert model in ids
-    for expected in ("auto", "L0", "L1", "L2", "L3", "code", "analyze", "create_project", "gpt-4o",
-                     "free-small", "cheap-mini", "claude-mid", "premium-max"):
+    for expected in (
+        "auto",
+        "L0",
+        "L1",
+        "L2",
+        "L3",
+        "code",
+        "analyze",
+        "create_project",
+        "gpt-4o",
+        "free-small",
+        "cheap-mini",
+        "claude-mid",
+        "premium-max",
+    ):
         assert expected in ids
     assert "demo" not in ids

@@ -31,9 +31,14 @@ RPM = 3  # one more request every 20 s after a burst of 3: far longer than a bur
 
 
 def scaleout_config(upstream: FakeUpstream, data_dir: Path) -> dict[str, Any]:
-    raw = base_config(upstream.url, None, data_dir, usage={"ingester_lock_seconds": 3},
-                      budgets={"steer_at": None},
-                      projects={"capped": {"total_usd": float(LIMIT_USD)}, "limited": {"rpm": RPM}})
+    raw = base_config(
+        upstream.url,
+        None,
+        data_dir,
+        usage={"ingester_lock_seconds": 3},
+        budgets={"steer_at": None},
+        projects={"capped": {"total_usd": float(LIMIT_USD)}, "limited": {"rpm": RPM}},
+    )
     # $1000 per million tokens: each answer costs a few cents, so a $0.10 budget holds a handful.
     raw["models"].append({"id": "paid", "provider": "fakeai", "tier": "L1", "price": {"input": 1000, "output": 1000}})
     return raw
@@ -52,9 +57,9 @@ async def _burst(requests: list[tuple[str, dict[str, Any], dict[str, str]]]) -> 
     """All at once, each on its own connection."""
     limits = httpx.Limits(max_connections=len(requests), max_keepalive_connections=0)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-        return await asyncio.gather(*(
-            client.post(url + "/v1/chat/completions", json=body, headers=headers) for url, body, headers in requests
-        ))
+        return await asyncio.gather(
+            *(client.post(url + "/v1/chat/completions", json=body, headers=headers) for url, body, headers in requests)
+        )
 
 
 def burst(urls: list[str], count: int, body: dict[str, Any], headers: dict[str, str]) -> list[httpx.Response]:
@@ -91,19 +96,22 @@ def ingester_replica(replicas: list[Replica], prefix: str) -> Replica:
     return owners[0]
 
 
-def test_two_processes_with_two_workers_each_act_as_one_gateway(upstream: FakeUpstream, tmp_path: Path,
-                                                                 redis_prefix: str) -> None:
+def test_two_processes_with_two_workers_each_act_as_one_gateway(
+    upstream: FakeUpstream, tmp_path: Path, redis_prefix: str
+) -> None:
     started = time.monotonic()
     timings: dict[str, float] = {}
-    with gateway_processes(tmp_path, scaleout_config(upstream, tmp_path / "data"), redis_prefix, workers=2,
-                           count=2) as replicas:
+    with gateway_processes(
+        tmp_path, scaleout_config(upstream, tmp_path / "data"), redis_prefix, workers=2, count=2
+    ) as replicas:
         a, b = replicas
         urls = [a.url, b.url]
         timings["start"] = time.monotonic() - started
 
         # Budget: 16 requests at once over both processes never spend more than the project's limit.
-        answers = burst(urls, 16, hello("paid", "[[fake:delay=0.3,text=ok]]", max_tokens=5),
-                        {"x-gateway-project": "capped"})
+        answers = burst(
+            urls, 16, hello("paid", "[[fake:delay=0.3,text=ok]]", max_tokens=5), {"x-gateway-project": "capped"}
+        )
         charged = Decimal(0)
         for answer in answers:
             if answer.status_code == 200:
@@ -136,25 +144,37 @@ def test_two_processes_with_two_workers_each_act_as_one_gateway(upstream: FakeUp
 
         # Config through the admin API of A: every worker of B applies it within seconds.
         assert chat(b.url, hello("team-model")).status_code == 404
-        changed = httpx.patch(a.url + "/admin/config", headers=admin_headers(), timeout=10,
-                              json={"routing": {"aliases": {"team-model": "cheap-mini"}}})
+        changed = httpx.patch(
+            a.url + "/admin/config",
+            headers=admin_headers(),
+            timeout=10,
+            json={"routing": {"aliases": {"team-model": "cheap-mini"}}},
+        )
         assert changed.status_code == 200, changed.text
         timings["config via admin API"] = wait_until(
             lambda: seen_everywhere([b.url], lambda url: chat(url, hello("team-model")).status_code == 200),
-            15, "the admin API's change on B")
+            15,
+            "the admin API's change on B",
+        )
         # ... and an edit of the config.yaml both processes read, on top of that change.
         path = tmp_path / "config.yaml"
         edited = yaml.safe_load(path.read_text())
         edited["routing"]["aliases"]["file-model"] = "free-small"
         path.write_text(yaml.safe_dump(edited))
         timings["config file edit"] = wait_until(
-            lambda: seen_everywhere(urls, lambda url: chat(url, hello("file-model")).json().get("model") == "free-small"),
-            15, "the edited config.yaml on both")
+            lambda: seen_everywhere(
+                urls, lambda url: chat(url, hello("file-model")).json().get("model") == "free-small"
+            ),
+            15,
+            "the edited config.yaml on both",
+        )
         assert chat(a.url, hello("team-model")).json()["model"] == "cheap-mini"  # the override stays on top
 
         # Tokens: one revoked through A's admin API is refused by B at once; another keeps working.
         def token(project: str) -> dict[str, Any]:
-            created = httpx.post(a.url + "/admin/tokens", headers=admin_headers(), json={"project": project}, timeout=10)
+            created = httpx.post(
+                a.url + "/admin/tokens", headers=admin_headers(), json={"project": project}, timeout=10
+            )
             assert created.status_code == 201, created.text
             body: dict[str, Any] = created.json()
             return body

@@ -22,14 +22,17 @@ EXAMPLES = {
 
 
 def run(example: str, gateway: ServerThread) -> Any:
-    command = EXAMPLES[example].replace("http://localhost:3000", gateway.url) + " --silent --show-error --fail-with-body"
+    command = (
+        EXAMPLES[example].replace("http://localhost:3000", gateway.url) + " --silent --show-error --fail-with-body"
+    )
     done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 0, (example, done.stdout, done.stderr)
     return json.loads(done.stdout)
 
 
-def test_seed_readme_examples_run_as_written(start_gateway: StartGateway, upstream: FakeUpstream, tmp_path: Path,
-                                             redis_prefix: str) -> None:
+def test_seed_readme_examples_run_as_written(
+    start_gateway: StartGateway, upstream: FakeUpstream, tmp_path: Path, redis_prefix: str
+) -> None:
     gateway = start_gateway(base_config(upstream.url, None, tmp_path, redis_url=REDIS_URL, redis_prefix=redis_prefix))
 
     routed = run("route", gateway)

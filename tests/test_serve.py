@@ -21,7 +21,11 @@ def aigw_serve(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Iter
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "proxy", "serve", "--port", str(port), *args],
-        cwd=cwd, env=env or clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=cwd,
+        env=env or clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     output: list[str] = []
@@ -56,7 +60,9 @@ def test_keyless_start_serves_the_demo_model(tmp_path: Path) -> None:
             assert answer.model == "demo" and answer.choices[0].message.content.startswith("[demo model]")
             streamed = "".join(
                 c.choices[0].delta.content or ""
-                for c in sdk.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}], stream=True)
+                for c in sdk.chat.completions.create(
+                    model="auto", messages=[{"role": "user", "content": "hi"}], stream=True
+                )
                 if c.choices
             )
             assert streamed == answer.choices[0].message.content
@@ -70,7 +76,9 @@ def test_ollama_is_used_when_it_answers(tmp_path: Path) -> None:
         ollama.models = [{"id": "llama3.2", "object": "model"}]
         env = clean_env(OSS_MODEL_ENDPOINT=ollama.url)
         with aigw_serve(tmp_path, env=env) as (url, output):
-            answer = httpx.post(url + "/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]}).json()
+            answer = httpx.post(
+                url + "/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+            ).json()
             assert answer["model"] == "llama3.2"
             assert httpx.get(url + "/health").json()["providers"]["ollama"]["status"] == "up"
     assert "providers: ollama" in output[0]
@@ -79,7 +87,13 @@ def test_ollama_is_used_when_it_answers(tmp_path: Path) -> None:
 def test_bad_config_exits_with_a_clear_message(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text("routing:\n  default_tier: L9\n")
     result = subprocess.run(
-        [sys.executable, "-m", "proxy", "serve"], cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=30, check=False
+        [sys.executable, "-m", "proxy", "serve"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert result.returncode == 2
     assert "routing.default_tier" in result.stderr and "Traceback" not in result.stderr
@@ -88,8 +102,12 @@ def test_bad_config_exits_with_a_clear_message(tmp_path: Path) -> None:
 def test_several_workers_without_redis_are_refused(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "proxy", "serve", "--workers", "2"],
-        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=30, check=False,
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert result.returncode == 2
     assert "--workers 2 needs REDIS_URL" in result.stderr
-

@@ -19,8 +19,11 @@ STREAMS = 50
 
 
 async def _stream(client: httpx.AsyncClient, url: str, started: asyncio.Event, counter: list[int]) -> str:
-    body = {"model": "auto", "stream": True,
-            "messages": [{"role": "user", "content": "slow [[fake:chunks=20,chunk_delay=0.1]]"}]}
+    body = {
+        "model": "auto",
+        "stream": True,
+        "messages": [{"role": "user", "content": "slow [[fake:chunks=20,chunk_delay=0.1]]"}],
+    }
     last = ""
     async with client.stream("POST", url + "/v1/chat/completions", json=body) as response:
         assert response.status_code == 200
@@ -52,8 +55,11 @@ def test_sigterm_lets_streams_finish_and_flushes_usage(tmp_path: Path) -> None:
         port = free_port()
         process = subprocess.Popen(
             [sys.executable, "-m", "proxy", "serve", "--port", str(port)],
-            cwd=tmp_path, env=clean_env(OSS_MODEL_ENDPOINT=upstream.url),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=tmp_path,
+            env=clean_env(OSS_MODEL_ENDPOINT=upstream.url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         url = f"http://127.0.0.1:{port}"
         deadline = time.time() + 20

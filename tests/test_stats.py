@@ -19,12 +19,16 @@ SAMPLE = re.compile(r'^[a-z_]+(\{([a-z_]+="[^"]*",?)+\})? -?[0-9.e+-]+$')
 
 
 def chat(server: ServerThread, content: str, **extra: Any) -> httpx.Response:
-    return httpx.post(server.url + "/v1/chat/completions", timeout=20,
-                      json={"model": "cheap-mini", "messages": [{"role": "user", "content": content}], **extra})
+    return httpx.post(
+        server.url + "/v1/chat/completions",
+        timeout=20,
+        json={"model": "cheap-mini", "messages": [{"role": "user", "content": content}], **extra},
+    )
 
 
-def test_server_stats_and_metrics_count_what_happened(start_gateway: Start, upstream: FakeUpstream,
-                                                      tmp_path: Path) -> None:
+def test_server_stats_and_metrics_count_what_happened(
+    start_gateway: Start, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     server = start_gateway(base_config(upstream.url, None, tmp_path))
     first = chat(server, "hello", temperature=0)
     hit = chat(server, "hello", temperature=0)
@@ -36,8 +40,11 @@ def test_server_stats_and_metrics_count_what_happened(start_gateway: Start, upst
     assert {"uptime", "requests", "llm", "memory", "providers", "timestamp"} <= set(stats)
     assert stats["requests"]["total"] == 3 and stats["requests"]["averageDuration"] > 0
     assert stats["llm"]["totalCalls"] == 1
-    assert stats["llm"]["tokens"] == {"input": usage["prompt_tokens"] * 2, "output": usage["completion_tokens"] * 2,
-                                      "total": usage["total_tokens"] * 2}  # the hit's tokens count, not its cost
+    assert stats["llm"]["tokens"] == {
+        "input": usage["prompt_tokens"] * 2,
+        "output": usage["completion_tokens"] * 2,
+        "total": usage["total_tokens"] * 2,
+    }  # the hit's tokens count, not its cost
     assert Decimal(str(stats["llm"]["cost"]["total"])) == Decimal(first.headers["x-gateway-cost"])
     assert stats["llm"]["cost"]["currency"] == "USD"
     assert stats["memory"]["unit"] == "MB" and stats["memory"]["heapUsed"] > 10
@@ -61,12 +68,15 @@ def test_server_stats_and_metrics_count_what_happened(start_gateway: Start, upst
     assert "# TYPE aigw_request_duration_seconds histogram" in text
 
 
-def test_workers_sharing_redis_report_their_sum(redis_prefix: str, start_gateway: Start, upstream: FakeUpstream,
-                                                tmp_path: Path) -> None:
-    first = start_gateway(base_config(upstream.url, None, tmp_path / "a", redis_url=REDIS_URL,
-                                      redis_prefix=redis_prefix))
-    second = start_gateway(base_config(upstream.url, None, tmp_path / "b", redis_url=REDIS_URL,
-                                       redis_prefix=redis_prefix))
+def test_workers_sharing_redis_report_their_sum(
+    redis_prefix: str, start_gateway: Start, upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    first = start_gateway(
+        base_config(upstream.url, None, tmp_path / "a", redis_url=REDIS_URL, redis_prefix=redis_prefix)
+    )
+    second = start_gateway(
+        base_config(upstream.url, None, tmp_path / "b", redis_url=REDIS_URL, redis_prefix=redis_prefix)
+    )
     for index in range(3):
         assert chat(first, f"one {index}").status_code == 200
     assert chat(second, "two").status_code == 200

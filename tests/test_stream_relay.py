@@ -60,9 +60,14 @@ def test_closing_the_response_early_stops_the_upstream() -> None:
 def test_events_the_upstream_spaces_out_reach_the_client_spaced_out(gateway: ServerThread) -> None:
     arrivals: list[float] = []
     with httpx.stream(
-        "POST", gateway.url + "/v1/chat/completions", timeout=30,
-        json={"model": "L0", "stream": True,
-              "messages": [{"role": "user", "content": "paced [[fake:chunks=4,chunk_delay=0.4]]"}]},
+        "POST",
+        gateway.url + "/v1/chat/completions",
+        timeout=30,
+        json={
+            "model": "L0",
+            "stream": True,
+            "messages": [{"role": "user", "content": "paced [[fake:chunks=4,chunk_delay=0.4]]"}],
+        },
     ) as response:
         assert response.status_code == 200
         for line in response.iter_lines():

@@ -27,9 +27,23 @@ def test_bad_input_gets_openai_shaped_errors(gateway: ServerThread) -> None:
         (httpx.post(url, json={"model": "auto"}), 400, "missing_required_parameter"),
         (httpx.post(url, json={"model": "auto", "messages": "hi"}), 400, "invalid_type"),
         (httpx.post(url, json={"model": "auto", "messages": [{"content": "x"}]}), 400, "invalid_type"),
-        (httpx.post(url, json={"model": "auto", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}), 400, "invalid_type"),
-        (httpx.post(url, json={"model": "auto", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}), 400, "invalid_type"),
-        (httpx.post(url, json={"model": "nope", "messages": [{"role": "user", "content": "x"}]}), 404, "model_not_found"),
+        (
+            httpx.post(
+                url, json={"model": "auto", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}
+            ),
+            400,
+            "invalid_type",
+        ),
+        (
+            httpx.post(url, json={"model": "auto", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}),
+            400,
+            "invalid_type",
+        ),
+        (
+            httpx.post(url, json={"model": "nope", "messages": [{"role": "user", "content": "x"}]}),
+            404,
+            "model_not_found",
+        ),
         (httpx.post(url, content=b"x" * (10 * 1024 * 1024 + 1)), 413, "request_too_large"),
         (httpx.get(url), 405, "method_not_allowed"),
         (httpx.get(gateway.url + "/v1/nope"), 404, "not_found"),
@@ -41,8 +55,10 @@ def test_bad_input_gets_openai_shaped_errors(gateway: ServerThread) -> None:
 
 
 def test_param_names_the_bad_field(gateway: ServerThread) -> None:
-    response = httpx.post(gateway.url + "/v1/chat/completions",
-                          json={"model": "auto", "messages": [{"role": "user", "content": "x"}], "max_tokens": "ten"})
+    response = httpx.post(
+        gateway.url + "/v1/chat/completions",
+        json={"model": "auto", "messages": [{"role": "user", "content": "x"}], "max_tokens": "ten"},
+    )
     assert response.json()["error"]["param"] == "max_tokens"
 
 

@@ -35,7 +35,9 @@ def create_token(url: str, **spec: Any) -> dict[str, Any]:
     return body
 
 
-def chat(url: str, secret: str | None = None, *, header: str = "authorization", model: str = "L0", **extra: Any) -> httpx.Response:
+def chat(
+    url: str, secret: str | None = None, *, header: str = "authorization", model: str = "L0", **extra: Any
+) -> httpx.Response:
     headers = {}
     if secret is not None:
         headers = {"authorization": f"Bearer {secret}"} if header == "authorization" else {"x-api-key": secret}
@@ -69,11 +71,15 @@ def test_loopback_runs_open_until_the_first_token_exists(start_gateway: StartGat
     assert answer.status_code == 200 and answer.json()["model"] == "free-small"
     assert chat(gateway.url, token["secret"], header="x-api-key").status_code == 200
     with openai.OpenAI(base_url=gateway.url + "/v1", api_key=token["secret"], max_retries=0) as sdk:
-        assert sdk.chat.completions.create(model="L0", messages=[{"role": "user", "content": "hi"}]).model == "free-small"
+        assert (
+            sdk.chat.completions.create(model="L0", messages=[{"role": "user", "content": "hi"}]).model == "free-small"
+        )
     assert httpx.get(gateway.url + "/health").status_code == 200
 
 
-def test_non_loopback_gateway_refuses_requests_without_a_token(start_gateway: StartGateway, config: dict[str, Any]) -> None:
+def test_non_loopback_gateway_refuses_requests_without_a_token(
+    start_gateway: StartGateway, config: dict[str, Any]
+) -> None:
     config["server"]["host"] = "0.0.0.0"
     gateway = start_gateway(config)
     refused = chat(gateway.url)
@@ -100,7 +106,9 @@ def test_revoked_and_expired_tokens_are_refused(start_gateway: StartGateway, con
         assert_error_shape(refused.json(), code="invalid_api_key")
 
 
-def test_admin_api_needs_the_admin_token_and_validates_input(start_gateway: StartGateway, config: dict[str, Any]) -> None:
+def test_admin_api_needs_the_admin_token_and_validates_input(
+    start_gateway: StartGateway, config: dict[str, Any]
+) -> None:
     gateway = start_gateway(config)
     for headers in ({}, {"authorization": "Bearer wrong"}):
         refused = httpx.get(gateway.url + "/admin/tokens", headers=headers)
@@ -125,7 +133,9 @@ def test_token_limits_cap_the_tier_and_the_models(start_gateway: StartGateway, c
     assert_error_shape(refused.json(), code="model_not_allowed")
 
 
-def test_tokens_are_shared_through_redis(start_gateway: StartGateway, config: dict[str, Any], redis_prefix: str) -> None:
+def test_tokens_are_shared_through_redis(
+    start_gateway: StartGateway, config: dict[str, Any], redis_prefix: str
+) -> None:
     config.update(redis_url=REDIS_URL, redis_prefix=redis_prefix)
     first, second = start_gateway(config), start_gateway(config)
     token = create_token(first.url, project="shared")
@@ -167,16 +177,25 @@ def test_secrets_never_appear_in_logs_usage_responses_or_errors(
     assert body[:16] not in stored and token["id"] in stored
 
 
-def test_cli_manages_tokens_through_the_admin_api(start_gateway: StartGateway, config: dict[str, Any], tmp_path: Path) -> None:
+def test_cli_manages_tokens_through_the_admin_api(
+    start_gateway: StartGateway, config: dict[str, Any], tmp_path: Path
+) -> None:
     gateway = start_gateway(config)
 
     def aigw(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "proxy", "tokens", "--url", gateway.url, "--admin-token", ADMIN, *args],
-            capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path, env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=tmp_path,
+            env=clean_env(),
         )
 
-    created = aigw("create", "--project", "cli", "--name", "laptop", "--max-tier", "L1", "--daily-usd", "2.5", "--rpm", "30")
+    created = aigw(
+        "create", "--project", "cli", "--name", "laptop", "--max-tier", "L1", "--daily-usd", "2.5", "--rpm", "30"
+    )
     assert created.returncode == 0, created.stderr
     secret = next(line.split()[1] for line in created.stdout.splitlines() if line.startswith("secret: "))
     token_id = created.stdout.split()[0]
@@ -193,6 +212,11 @@ def test_cli_manages_tokens_through_the_admin_api(start_gateway: StartGateway, c
 
     wrong = subprocess.run(
         [sys.executable, "-m", "proxy", "tokens", "--url", gateway.url, "--admin-token", "nope", "list"],
-        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path, env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+        env=clean_env(),
     )
     assert wrong.returncode == 1 and "admin token" in wrong.stderr and "Traceback" not in wrong.stderr

@@ -33,8 +33,14 @@ async def read_request(reader: asyncio.StreamReader) -> bytes | None:
 
 
 def json_response(body: bytes, extra: bytes = b"") -> bytes:
-    return (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-            + str(len(body)).encode() + b"\r\n" + extra + b"\r\n" + body)
+    return (
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+        + str(len(body)).encode()
+        + b"\r\n"
+        + extra
+        + b"\r\n"
+        + body
+    )
 
 
 async def serve(handler: Handler) -> tuple[asyncio.Server, str, list[int]]:
@@ -171,7 +177,7 @@ def test_a_body_cut_short_is_a_protocol_error_and_the_connection_is_not_reused()
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, number: int) -> None:
         await read_request(reader)
         if number == 1:
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"partial\":")
+            writer.write(b'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{"partial":')
             await writer.drain()
             return
         writer.write(json_response(b'{"ok":true}'))

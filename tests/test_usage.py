@@ -27,13 +27,15 @@ ADMIN = "test-admin-token"
 
 
 def config(upstream: FakeUpstream, data_dir: Path, **overrides: Any) -> dict[str, Any]:
-    return base_config(upstream.url, None, data_dir, server={"data_dir": str(data_dir), "admin_token": ADMIN},
-                       **overrides)
+    return base_config(
+        upstream.url, None, data_dir, server={"data_dir": str(data_dir), "admin_token": ADMIN}, **overrides
+    )
 
 
 def sql(server: ServerThread, query: str, token: str = ADMIN) -> httpx.Response:
-    return httpx.post(server.url + "/v1/admin/sql", json={"sql": query},
-                      headers={"authorization": f"Bearer {token}"}, timeout=30)
+    return httpx.post(
+        server.url + "/v1/admin/sql", json={"sql": query}, headers={"authorization": f"Bearer {token}"}, timeout=30
+    )
 
 
 def rows(server: ServerThread, query: str) -> list[list[Any]]:
@@ -52,39 +54,63 @@ def wait_rows(server: ServerThread, expected: int, where: str = "true") -> None:
 
 def price(prompt: int, completion: int, cached: int = 0) -> Decimal:
     """cheap-mini in base_config: input 0.15, cached input 0.075, output 0.60 per 1M tokens."""
-    total = (Decimal(prompt - cached) * Decimal("0.15") + Decimal(cached) * Decimal("0.075")
-             + Decimal(completion) * Decimal("0.60"))
+    total = (
+        Decimal(prompt - cached) * Decimal("0.15")
+        + Decimal(cached) * Decimal("0.075")
+        + Decimal(completion) * Decimal("0.60")
+    )
     return total / Decimal(1_000_000)
 
 
-def test_every_request_becomes_one_row_with_exact_cost(start_gateway: Start, upstream: FakeUpstream,
-                                                       tmp_path: Path) -> None:
+def test_every_request_becomes_one_row_with_exact_cost(
+    start_gateway: Start, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     server = start_gateway(config(upstream, tmp_path))
-    client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0,
-                           default_headers={"x-gateway-project": "alpha"})
+    client = openai.OpenAI(
+        base_url=server.url + "/v1", api_key="unused", max_retries=0, default_headers={"x-gateway-project": "alpha"}
+    )
     raw = client.chat.completions.with_raw_response.create(
-        model="cheap-mini", messages=[{"role": "user", "content": "count me [[fake:cached_tokens=8]]"}])
+        model="cheap-mini", messages=[{"role": "user", "content": "count me [[fake:cached_tokens=8]]"}]
+    )
     answer = raw.parse()
     assert answer.usage is not None
     expected = price(answer.usage.prompt_tokens, answer.usage.completion_tokens, cached=8)
     assert Decimal(raw.headers["x-gateway-cost"]) == expected
     request_id = raw.headers["x-request-id"]
     wait_rows(server, 1)
-    row = rows(server, "SELECT request_id, project, routed_model, provider, tier, input_tokens, output_tokens, "
-                       "cached_tokens, cost_usd, cost_estimated, status, cache_hit, latency_ms FROM usage")[0]
-    assert row[:8] == [request_id, "alpha", "cheap-mini", "fakeai", "L1", answer.usage.prompt_tokens,
-                       answer.usage.completion_tokens, 8]
+    row = rows(
+        server,
+        "SELECT request_id, project, routed_model, provider, tier, input_tokens, output_tokens, "
+        "cached_tokens, cost_usd, cost_estimated, status, cache_hit, latency_ms FROM usage",
+    )[0]
+    assert row[:8] == [
+        request_id,
+        "alpha",
+        "cheap-mini",
+        "fakeai",
+        "L1",
+        answer.usage.prompt_tokens,
+        answer.usage.completion_tokens,
+        8,
+    ]
     assert Decimal(str(row[8])) == expected and row[9] is False and row[10] == 200 and row[11] is False
     assert row[12] > 0
 
 
 def test_a_stream_reports_its_cost_in_the_usage_chunk_and_a_closing_comment(
-        start_gateway: Start, upstream: FakeUpstream, tmp_path: Path) -> None:
+    start_gateway: Start, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     """Headers leave before a stream's cost is known: it follows in the usage chunk and an SSE comment."""
     server = start_gateway(config(upstream, tmp_path))
     client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
-    chunks = list(client.chat.completions.create(model="cheap-mini", messages=[{"role": "user", "content": "cost?"}],
-                                                 stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model="cheap-mini",
+            messages=[{"role": "user", "content": "cost?"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     usage = chunks[-1].usage
     assert usage is not None and usage.model_extra is not None
     expected = price(usage.prompt_tokens, usage.completion_tokens)
@@ -100,33 +126,43 @@ def test_a_stream_reports_its_cost_in_the_usage_chunk_and_a_closing_comment(
     assert [Decimal(str(r[0])) for r in logged] == [Decimal(comment[0].split()[2])]
 
 
-def test_cost_is_estimated_and_marked_without_upstream_usage(start_gateway: Start, upstream: FakeUpstream,
-                                                             tmp_path: Path) -> None:
+def test_cost_is_estimated_and_marked_without_upstream_usage(
+    start_gateway: Start, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     server = start_gateway(config(upstream, tmp_path))
     client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
     raw = client.chat.completions.with_raw_response.create(
-        model="cheap-mini", messages=[{"role": "user", "content": "no usage here [[fake:no_usage]]"}])
+        model="cheap-mini", messages=[{"role": "user", "content": "no usage here [[fake:no_usage]]"}]
+    )
     assert raw.headers["x-gateway-cost-estimated"] == "true" and Decimal(raw.headers["x-gateway-cost"]) > 0
     usage = raw.parse().usage
     assert usage is not None and usage.prompt_tokens > 0 and usage.completion_tokens > 0
     stream = client.chat.completions.create(
-        model="cheap-mini", messages=[{"role": "user", "content": "stream [[fake:no_usage]]"}], stream=True)
+        model="cheap-mini", messages=[{"role": "user", "content": "stream [[fake:no_usage]]"}], stream=True
+    )
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     wait_rows(server, 2)
-    found = rows(server, "SELECT stream, cost_estimated, cost_usd > 0, input_tokens > 0, output_tokens > 0, ttft_ms "
-                         "FROM usage ORDER BY stream")
+    found = rows(
+        server,
+        "SELECT stream, cost_estimated, cost_usd > 0, input_tokens > 0, output_tokens > 0, ttft_ms "
+        "FROM usage ORDER BY stream",
+    )
     assert [r[:5] for r in found] == [[False, True, True, True, True], [True, True, True, True, True]]
     assert found[1][5] is not None
 
 
-def test_cache_hits_are_logged_free_with_their_saving(start_gateway: Start, upstream: FakeUpstream,
-                                                      tmp_path: Path) -> None:
+def test_cache_hits_are_logged_free_with_their_saving(
+    start_gateway: Start, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     server = start_gateway(config(upstream, tmp_path))
     client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
     for _ in range(2):
         client.chat.completions.create(model="cheap-mini", messages=[{"role": "user", "content": "x"}], temperature=0)
-        list(client.chat.completions.create(model="cheap-mini", messages=[{"role": "user", "content": "y"}],
-                                            temperature=0, stream=True))
+        list(
+            client.chat.completions.create(
+                model="cheap-mini", messages=[{"role": "user", "content": "y"}], temperature=0, stream=True
+            )
+        )
     wait_rows(server, 4)
     found = rows(server, "SELECT stream, cache_hit, cost_usd, cache_saved_usd FROM usage ORDER BY stream, cache_hit")
     (miss, hit, stream_miss, stream_hit) = found
@@ -137,8 +173,9 @@ def test_cache_hits_are_logged_free_with_their_saving(start_gateway: Start, upst
     assert savings[0][0] == 2 and savings[0][1] == pytest.approx(hit[3] + stream_hit[3])
 
 
-def test_failed_requests_are_logged_with_their_error(start_gateway: Start, upstream: FakeUpstream,
-                                                     tmp_path: Path) -> None:
+def test_failed_requests_are_logged_with_their_error(
+    start_gateway: Start, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     server = start_gateway(config(upstream, tmp_path))
     url = server.url + "/v1/chat/completions"
     assert httpx.post(url, json={"model": "nope", "messages": [{"role": "user", "content": "x"}]}).status_code == 404
@@ -146,14 +183,18 @@ def test_failed_requests_are_logged_with_their_error(start_gateway: Start, upstr
     assert httpx.post(url, json=failing).status_code == 503
     wait_rows(server, 2)
     assert rows(server, "SELECT status, error_type FROM usage ORDER BY status") == [
-        [404, "model_not_found"], [503, "fake_503"]]
+        [404, "model_not_found"],
+        [503, "fake_503"],
+    ]
 
 
-def test_sql_endpoint_refuses_anything_but_reading_the_log(start_gateway: Start, upstream: FakeUpstream,
-                                                           tmp_path: Path) -> None:
+def test_sql_endpoint_refuses_anything_but_reading_the_log(
+    start_gateway: Start, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     (tmp_path / "secret.csv").write_text("a\n1\n")
-    server = start_gateway(config(upstream, tmp_path, usage={"sql_max_rows": 3, "sql_timeout_seconds": 0.5,
-                                                             "sql_max_chars": 500}))
+    server = start_gateway(
+        config(upstream, tmp_path, usage={"sql_max_rows": 3, "sql_timeout_seconds": 0.5, "sql_max_chars": 500})
+    )
     refused = {
         "DELETE FROM usage": "read_only",
         "INSERT INTO usage (ts, request_id) VALUES (now(), 'x')": "read_only",
@@ -205,8 +246,9 @@ def test_shipped_views_answer(start_gateway: Start, upstream: FakeUpstream, tmp_
     assert rows(server, "SELECT count(*) FROM escalations") == [[0]]
 
 
-def test_gateways_sharing_redis_write_one_log(redis_prefix: str, start_gateway: Start, upstream: FakeUpstream,
-                                              tmp_path: Path) -> None:
+def test_gateways_sharing_redis_write_one_log(
+    redis_prefix: str, start_gateway: Start, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     """Two gateways (as two workers would) publish to one stream; one ingester writes; both answer SQL."""
     # Separate data dirs, as on two hosts: the rows land in the ingester's file either way.
     first = start_gateway(config(upstream, tmp_path / "a", redis_url=REDIS_URL, redis_prefix=redis_prefix))
@@ -223,8 +265,11 @@ def test_gateways_sharing_redis_write_one_log(redis_prefix: str, start_gateway: 
     lock = threading.Lock()
 
     def hit(server: ServerThread, index: int) -> None:
-        response = httpx.post(server.url + "/v1/chat/completions", timeout=20,
-                              json={"model": "cheap-mini", "messages": [{"role": "user", "content": f"n{index}"}]})
+        response = httpx.post(
+            server.url + "/v1/chat/completions",
+            timeout=20,
+            json={"model": "cheap-mini", "messages": [{"role": "user", "content": f"n{index}"}]},
+        )
         assert response.status_code == 200
         with lock:
             ids.append(response.headers["x-request-id"])
@@ -249,8 +294,15 @@ def test_spool_spills_to_disk_when_the_store_is_slow_and_loses_nothing(tmp_path:
         released.wait()  # DuckDB held up: nothing can be written yet
         store.insert(records)
 
-    spool = Spool(slow_insert, tmp_path / "spill", name="direct", batch_size=50, flush_interval=0.05,
-                  max_pending=100, convert=event_record)
+    spool = Spool(
+        slow_insert,
+        tmp_path / "spill",
+        name="direct",
+        batch_size=50,
+        flush_interval=0.05,
+        max_pending=100,
+        convert=event_record,
+    )
     for index in range(1000):
         spool.put(UsageEvent(request_id=f"r{index}", started_at=time.time(), endpoint="/x"))
     deadline = time.time() + 10

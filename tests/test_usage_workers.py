@@ -28,21 +28,42 @@ pytestmark = pytest.mark.slow
 
 
 @contextmanager
-def serve_workers(tmp_path: Path, upstream: FakeUpstream, prefix: str, workers: int = 3,
-                  lock_seconds: float = 10) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def serve_workers(
+    tmp_path: Path, upstream: FakeUpstream, prefix: str, workers: int = 3, lock_seconds: float = 10
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     tmp_path.mkdir(parents=True, exist_ok=True)
-    raw = base_config(upstream.url, None, tmp_path / "data", redis_url=REDIS_URL, redis_prefix=prefix,
-                      server={"data_dir": str(tmp_path / "data"), "admin_token": ADMIN},
-                      usage={"ingester_lock_seconds": lock_seconds})
+    raw = base_config(
+        upstream.url,
+        None,
+        tmp_path / "data",
+        redis_url=REDIS_URL,
+        redis_prefix=prefix,
+        server={"data_dir": str(tmp_path / "data"), "admin_token": ADMIN},
+        usage={"ingester_lock_seconds": lock_seconds},
+    )
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(raw))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
     env["PYTHONPATH"] = str(ROOT)
     process = subprocess.Popen(
-        [sys.executable, "-m", "proxy", "serve", "--port", str(port), "--workers", str(workers),
-         "--config", str(config_path)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "proxy",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--config",
+            str(config_path),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -69,8 +90,11 @@ def serve_workers(tmp_path: Path, upstream: FakeUpstream, prefix: str, workers: 
 def ask(url: str, index: int, stream: bool, delay: float = 0) -> str | None:
     """One request on its own connection (so the kernel spreads them over workers); its id if it was answered."""
     directive = f" [[fake:delay={delay}]]" if delay else ""
-    body: dict[str, Any] = {"model": "cheap-mini", "stream": stream,
-                            "messages": [{"role": "user", "content": f"request {index}{directive}"}]}
+    body: dict[str, Any] = {
+        "model": "cheap-mini",
+        "stream": stream,
+        "messages": [{"role": "user", "content": f"request {index}{directive}"}],
+    }
     try:
         response = httpx.post(url + "/v1/chat/completions", json=body, timeout=60)
     except httpx.HTTPError:
@@ -85,8 +109,9 @@ def stored_ids(path: Path) -> list[str]:
         return [row[0] for row in db.execute("SELECT request_id FROM usage").fetchall()]
 
 
-def test_workers_write_each_request_exactly_once_even_through_sigterm(redis_prefix: str, upstream: FakeUpstream,
-                                                                      tmp_path: Path) -> None:
+def test_workers_write_each_request_exactly_once_even_through_sigterm(
+    redis_prefix: str, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     """One gateway run (worker start-up is the slow part): N concurrent requests, then SIGTERM under load."""
     n = 60
     with serve_workers(tmp_path, upstream, redis_prefix) as (url, process):
@@ -96,8 +121,12 @@ def test_workers_write_each_request_exactly_once_even_through_sigterm(redis_pref
         # Any worker answers SQL: the ingester runs it, wherever it is.
         deadline = time.time() + 30
         while True:
-            answer = httpx.post(url + "/v1/admin/sql", headers={"authorization": f"Bearer {ADMIN}"}, timeout=30,
-                                json={"sql": "SELECT count(*), count(DISTINCT request_id) FROM usage"}).json()
+            answer = httpx.post(
+                url + "/v1/admin/sql",
+                headers={"authorization": f"Bearer {ADMIN}"},
+                timeout=30,
+                json={"sql": "SELECT count(*), count(DISTINCT request_id) FROM usage"},
+            ).json()
             if answer["rows"] == [[n, n]] or time.time() > deadline:
                 break
             time.sleep(0.2)
@@ -123,17 +152,24 @@ def test_workers_write_each_request_exactly_once_even_through_sigterm(redis_pref
         client.close()
 
 
-def test_another_process_takes_over_when_the_ingester_dies(redis_prefix: str, upstream: FakeUpstream,
-                                                           tmp_path: Path) -> None:
+def test_another_process_takes_over_when_the_ingester_dies(
+    redis_prefix: str, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     """kill -9 the ingester: its lock expires, a survivor ingests the rest; every request is one row."""
     from proxy import config_from_dict, create_app
     from tests.fakes import ServerThread
 
     with serve_workers(tmp_path / "a", upstream, redis_prefix, workers=1, lock_seconds=4) as (url_a, process):
         wait_ingester(url_a)
-        raw = base_config(upstream.url, None, tmp_path / "b", redis_url=REDIS_URL, redis_prefix=redis_prefix,
-                          server={"data_dir": str(tmp_path / "b"), "admin_token": ADMIN},
-                          usage={"ingester_lock_seconds": 4})
+        raw = base_config(
+            upstream.url,
+            None,
+            tmp_path / "b",
+            redis_url=REDIS_URL,
+            redis_prefix=redis_prefix,
+            server={"data_dir": str(tmp_path / "b"), "admin_token": ADMIN},
+            usage={"ingester_lock_seconds": 4},
+        )
         survivor = ServerThread(create_app(config_from_dict(raw, env={}))).start()
         try:
             ids = [ask(survivor.url, i, stream=False) for i in range(10)]
@@ -162,8 +198,12 @@ def test_another_process_takes_over_when_the_ingester_dies(redis_prefix: str, up
 
 
 def stored_ids_via(url: str) -> list[str]:
-    answer = httpx.post(url + "/v1/admin/sql", headers={"authorization": f"Bearer {ADMIN}"}, timeout=30,
-                        json={"sql": "SELECT request_id FROM usage"}).json()
+    answer = httpx.post(
+        url + "/v1/admin/sql",
+        headers={"authorization": f"Bearer {ADMIN}"},
+        timeout=30,
+        json={"sql": "SELECT request_id FROM usage"},
+    ).json()
     return [row[0] for row in answer["rows"]]
 
 

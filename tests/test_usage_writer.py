@@ -33,8 +33,16 @@ Start = Callable[[dict[str, Any]], ServerThread]
 
 def event(request_id: str, days_ago: float) -> dict[str, Any]:
     started = (datetime.now(UTC) - timedelta(days=days_ago)).timestamp()
-    return event_record(UsageEvent(request_id=request_id, started_at=started, endpoint="chat", cost_usd=0.001,
-                                   routed_model="cheap-mini", route_reasons=["seeded"]))
+    return event_record(
+        UsageEvent(
+            request_id=request_id,
+            started_at=started,
+            endpoint="chat",
+            cost_usd=0.001,
+            routed_model="cheap-mini",
+            route_reasons=["seeded"],
+        )
+    )
 
 
 def seed(path: Path, records: list[dict[str, Any]]) -> None:
@@ -47,16 +55,21 @@ def seed(path: Path, records: list[dict[str, Any]]) -> None:
 
 def archived(path: Path) -> list[str]:
     with duckdb.connect() as db:
-        return [r[0] for r in db.execute("SELECT request_id FROM read_parquet(?) ORDER BY request_id",
-                                         [str(path)]).fetchall()]
+        return [
+            r[0]
+            for r in db.execute("SELECT request_id FROM read_parquet(?) ORDER BY request_id", [str(path)]).fetchall()
+        ]
 
 
 def test_gateway_prunes_old_days_into_parquet(start_gateway: Start, upstream: FakeUpstream, tmp_path: Path) -> None:
     data = tmp_path / "data"
     seed(data / "usage.duckdb", [event("old-a", 40), event("old-b", 40), event("older", 100), event("recent", 2)])
     server = start_gateway(config(upstream, data, usage={"retention_days": 30}))
-    response = httpx.post(server.url + "/v1/chat/completions", timeout=20,
-                          json={"model": "cheap-mini", "messages": [{"role": "user", "content": "hi"}]})
+    response = httpx.post(
+        server.url + "/v1/chat/completions",
+        timeout=20,
+        json={"model": "cheap-mini", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert response.status_code == 200
     wait_rows(server, 2)  # "recent" and the request just made; the old days have left
     kept = [r[0] for r in rows(server, "SELECT request_id FROM usage ORDER BY ts")]
@@ -113,14 +126,18 @@ def test_writer_refuses_unsafe_sql_and_reports_a_busy_file(tmp_path: Path) -> No
         writer.close()
 
 
-def test_a_killed_writer_is_restarted_and_no_row_is_lost(start_gateway: Start, upstream: FakeUpstream,
-                                                         tmp_path: Path) -> None:
+def test_a_killed_writer_is_restarted_and_no_row_is_lost(
+    start_gateway: Start, upstream: FakeUpstream, tmp_path: Path
+) -> None:
     server = start_gateway(config(upstream, tmp_path / "data"))
 
     def ask(n: int) -> None:
         for index in range(n):
-            response = httpx.post(server.url + "/v1/chat/completions", timeout=20,
-                                  json={"model": "cheap-mini", "messages": [{"role": "user", "content": f"q{index}"}]})
+            response = httpx.post(
+                server.url + "/v1/chat/completions",
+                timeout=20,
+                json={"model": "cheap-mini", "messages": [{"role": "user", "content": f"q{index}"}]},
+            )
             assert response.status_code == 200
 
     ask(5)
@@ -174,9 +191,21 @@ def spawn_writer(path: Path, *options: str) -> tuple[subprocess.Popen[str], Conn
     write_parent, write_child = socket.socketpair()
     read_parent, read_child = socket.socketpair()
     child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD_MAIN, "--db", str(path),
-         "--write-fd", str(write_child.fileno()), "--read-fd", str(read_child.fileno()), *options],
-        pass_fds=(write_child.fileno(), read_child.fileno()), stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            _CHILD_MAIN,
+            "--db",
+            str(path),
+            "--write-fd",
+            str(write_child.fileno()),
+            "--read-fd",
+            str(read_child.fileno()),
+            *options,
+        ],
+        pass_fds=(write_child.fileno(), read_child.fileno()),
+        stderr=subprocess.PIPE,
+        text=True,
     )
     write_child.close()
     read_child.close()

@@ -97,11 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  cost of choices    ${spent:.4f}")
     print(f"  cost at labels     ${labelled:.4f}   (choices cost {spent / labelled:.2f}x the labels)")
     print(f"  cost always-L3     ${premium:.4f}   (choices save {1 - spent / premium:.1%} against always-L3)")
-    print("  by kind (n, task, tier):", ", ".join(f"{k} {v[0]} {v[1] / v[0]:.0%} {v[2] / v[0]:.0%}" for k, v in sorted(by_kind.items())))
+    print(
+        "  by kind (n, task, tier):",
+        ", ".join(f"{k} {v[0]} {v[1] / v[0]:.0%} {v[2] / v[0]:.0%}" for k, v in sorted(by_kind.items())),
+    )
     if args.errors:
         for row, task, tier, reasons in errors:
             last = [m for m in row["request"]["messages"] if m["role"] == "user"][-1]["content"]
-            print(f"- {row['id']} label {row['task']}/{row['tier']} got {task}/{tier} {','.join(reasons)} | {last[:110]!r}")
+            print(
+                f"- {row['id']} label {row['task']}/{row['tier']} got {task}/{tier} {','.join(reasons)} | {last[:110]!r}"
+            )
     return 0
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from proxy.routing import classify
 from proxy.tokencount import estimate_messages_tokens
 
-_CODE = '''```python
+_CODE = """```python
 def handle(request):
     user = db.get_user(request.user_id)
     if not user:
@@ -26,16 +26,25 @@ def handle(request):
     orders = [o for o in db.orders(user.id) if o.status != "cancelled"]
     return {"user": user.name, "orders": len(orders)}
 ```
-'''
+"""
 _LOG = "2024-05-01T10:00:03 ERROR timeout calling inventory after 2000ms request_id=8f2c attempt=2 pool=47/50\n"
 
 
 def conversation() -> dict[str, Any]:
-    messages: list[dict[str, Any]] = [{"role": "system", "content": "You are a senior engineer helping with a large codebase."}]
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": "You are a senior engineer helping with a large codebase."}
+    ]
     turn = 0
     while estimate_messages_tokens(messages) < 3800:
-        messages.append({"role": "user", "content": f"Step {turn}: here is the handler again, refactor it and explain.\n{_CODE * 3}"})
-        messages.append({"role": "assistant", "content": "Here is the refactored version with the query moved out.\n" + _CODE * 3})
+        messages.append(
+            {
+                "role": "user",
+                "content": f"Step {turn}: here is the handler again, refactor it and explain.\n{_CODE * 3}",
+            }
+        )
+        messages.append(
+            {"role": "assistant", "content": "Here is the refactored version with the query moved out.\n" + _CODE * 3}
+        )
         turn += 1
     messages.append({"role": "user", "content": "Now make it async and add tests for the not-found case."})
     return {"model": "auto", "messages": messages}
@@ -62,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.routing.latency")
     parser.add_argument("--runs", type=int, default=5000)
     args = parser.parse_args(argv)
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; wall time includes waiting for a CPU, thread CPU time does not")
+    print(
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; wall time includes waiting for a CPU, thread CPU time does not"
+    )
     for name, body in (("multi-turn conversation", conversation()), ("single pasted turn", single_turn())):
         tokens = estimate_messages_tokens(body["messages"])
         for clock_name, clock in (("wall", time.perf_counter_ns), ("cpu", time.thread_time_ns)):

@@ -31,7 +31,9 @@ def _send_email(channel: AlertChannel, firing: dict[str, Any]) -> None:
     message["Subject"] = f"[aigw alert] {firing['rule']}: {firing['kind']}"
     message["From"] = channel.email_from
     message["To"] = ", ".join(channel.email_to)
-    message.set_content(firing["message"] + "\n\n" + "\n".join(f"{k}: {v}" for k, v in firing.items() if k != "message"))
+    message.set_content(
+        firing["message"] + "\n\n" + "\n".join(f"{k}: {v}" for k, v in firing.items() if k != "message")
+    )
     assert channel.smtp_host is not None
     with smtplib.SMTP(channel.smtp_host, channel.smtp_port, timeout=10) as smtp:
         if channel.smtp_starttls:

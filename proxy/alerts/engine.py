@@ -64,7 +64,9 @@ class AlertEngine:
         alerts = self.current_config().alerts
         rules = dict(alerts.rules)
         if alerts.cost_threshold_usd is not None:
-            rules.setdefault(COST_RULE, AlertRule(kind="cost", threshold=alerts.cost_threshold_usd, window_seconds=86400))
+            rules.setdefault(
+                COST_RULE, AlertRule(kind="cost", threshold=alerts.cost_threshold_usd, window_seconds=86400)
+            )
         if self.redis is None:
             return {**rules, **self.local_rules}
         stored = await self.redis.hgetall(self.prefix + "rules")
@@ -132,7 +134,9 @@ class AlertEngine:
             return True
         return bool(await self.redis.set(self.prefix + "cooldown:" + key, "1", nx=True, px=max(1, cooldown * 1000)))
 
-    async def _fire(self, name: str, rule: AlertRule, subject: str, value: float, message: str, now: float) -> dict[str, Any]:
+    async def _fire(
+        self, name: str, rule: AlertRule, subject: str, value: float, message: str, now: float
+    ) -> dict[str, Any]:
         firing: dict[str, Any] = {
             "id": "alert_" + uuid.uuid4().hex[:12],
             "rule": name,
@@ -212,7 +216,9 @@ def _check(rule: AlertRule, figures: Figures) -> list[tuple[str, float, str]]:
         value = figures.project_cost.get(rule.project, 0.0) if rule.project else figures.cost_usd
         who = f"project {rule.project}" if rule.project else "all projects"
         if value > rule.threshold:
-            return [(rule.project or "all", value, f"spend of {who} was ${value:.4f} {window}, over ${rule.threshold:.4f}")]
+            return [
+                (rule.project or "all", value, f"spend of {who} was ${value:.4f} {window}, over ${rule.threshold:.4f}")
+            ]
         return []
     if rule.kind == "latency_p95":
         p95 = figures.p95()
@@ -223,7 +229,13 @@ def _check(rule: AlertRule, figures: Figures) -> list[tuple[str, float, str]]:
         if figures.requests >= rule.min_requests:
             rate = figures.errors / figures.requests
             if rate > rule.threshold:
-                return [("all", rate, f"{rate:.0%} of {figures.requests} requests failed {window}, over {rule.threshold:.0%}")]
+                return [
+                    (
+                        "all",
+                        rate,
+                        f"{rate:.0%} of {figures.requests} requests failed {window}, over {rule.threshold:.0%}",
+                    )
+                ]
         return []
     found = []
     for provider, count in figures.provider_requests.items():
@@ -231,8 +243,13 @@ def _check(rule: AlertRule, figures: Figures) -> list[tuple[str, float, str]]:
             continue
         failures = figures.provider_failures.get(provider, 0)
         if count >= rule.min_requests and failures / count >= max(rule.threshold, 1e-9):
-            found.append((provider, failures / count,
-                          f"provider {provider} is down: {failures} of {count} requests failed {window}"))
+            found.append(
+                (
+                    provider,
+                    failures / count,
+                    f"provider {provider} is down: {failures} of {count} requests failed {window}",
+                )
+            )
     return found
 
 

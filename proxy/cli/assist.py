@@ -39,12 +39,23 @@ class Answer:
     tier: str | None = None
 
     def to_json(self) -> JSON:
-        return {"message": self.message, "patch": self.patch, "model": self.model, "tokens": self.tokens,
-                "cost": self.cost}
+        return {
+            "message": self.message,
+            "patch": self.patch,
+            "model": self.model,
+            "tokens": self.tokens,
+            "cost": self.cost,
+        }
 
 
-def request_body(mode: Mode, message: str, context: WorkContext | None, *, model: str | None = None,
-                 conversation_id: str | None = None) -> JSON:
+def request_body(
+    mode: Mode,
+    message: str,
+    context: WorkContext | None,
+    *,
+    model: str | None = None,
+    conversation_id: str | None = None,
+) -> JSON:
     body: dict[str, Any] = {"mode": mode, "message": message}
     if context is not None:
         body["context"] = context.seed_json()
@@ -68,8 +79,11 @@ def ask(client: GatewayClient, body: JSON) -> Answer:
     return Answer(
         message=str(reply.body.get("message") or ""),
         model=str(reply.body.get("model") or "?"),
-        tokens={"input": int(tokens.get("input") or 0), "output": int(tokens.get("output") or 0),
-                "total": int(tokens.get("total") or 0)},
+        tokens={
+            "input": int(tokens.get("input") or 0),
+            "output": int(tokens.get("output") or 0),
+            "total": int(tokens.get("total") or 0),
+        },
         cost=float(cost) if cost is not None else None,
         patch=reply.body.get("patch"),
         tier=reply.headers.get("x-gateway-tier"),

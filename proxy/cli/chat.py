@@ -49,7 +49,7 @@ def chat(args: argparse.Namespace, output: Output) -> int:
         if not message:
             raise CliError("nothing to ask: give a question or pipe one on stdin", exit_code=2)
     if interactive and output.json_mode:
-        raise CliError("--json needs a question: aigw chat --json \"...\"", exit_code=2)
+        raise CliError('--json needs a question: aigw chat --json "..."', exit_code=2)
     files = [read_source(name) for name in args.file]
     with make_client(args, output, stdin_busy=interactive) as client:
         context = gather(Path.cwd(), files, client.settings.context_bytes)
@@ -149,7 +149,8 @@ class ChatSession:
                 return None
             self.prices = {
                 str(m["id"]): (float(m["pricing"]["input_per_1m"]), float(m["pricing"]["output_per_1m"]))
-                for m in models if isinstance(m.get("pricing"), dict)
+                for m in models
+                if isinstance(m.get("pricing"), dict)
             }
         found = self.prices.get(answer.model)
         if found is None:
@@ -195,4 +196,3 @@ def _enable_line_editing() -> None:
         import readline  # noqa: F401  (arrow keys and history for input())
     except ImportError:  # pragma: no cover - not on every platform
         pass
-

@@ -50,7 +50,9 @@ class ApiError(CliError):
         self.status = status
         self.error = error
         self.code = str(error.get("code") or error.get("type") or "error")
-        super().__init__(f"{error.get('message') or 'the gateway answered HTTP ' + str(status)} ({self.code}, HTTP {status})")
+        super().__init__(
+            f"{error.get('message') or 'the gateway answered HTTP ' + str(status)} ({self.code}, HTTP {status})"
+        )
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,9 @@ class GatewayClient:
         extra = dict(headers or {})
         for attempt in range(2):
             try:
-                response = self._http.post(path, content=orjson.dumps(body), headers={"content-type": "application/json", **extra})
+                response = self._http.post(
+                    path, content=orjson.dumps(body), headers={"content-type": "application/json", **extra}
+                )
             except httpx.HTTPError as error:
                 raise self._unreachable(error) from None
             if response.status_code < 400:

@@ -56,7 +56,9 @@ def review(args: argparse.Namespace, output: Output) -> int:
     cwd = Path.cwd()
     with make_client(args, output, stdin_busy=args.file == "-") as client:
         context = gather(cwd, [(shown, text)], client.settings.context_bytes)
-        return answer_once(client, output, request_body("code", instruction, context, model=args.model), busy="reviewing")
+        return answer_once(
+            client, output, request_body("code", instruction, context, model=args.model), busy="reviewing"
+        )
 
 
 def repo_path(file: Path, cwd: Path) -> str:

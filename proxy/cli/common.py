@@ -23,7 +23,9 @@ def add_client_options(parser: argparse.ArgumentParser, *, json_flag: bool = Tru
     group.add_argument("--url", help="gateway URL (default AIGW_URL, MCP_ENDPOINT, or http://localhost:3000)")
     group.add_argument("--token", help="gateway token (default AIGW_TOKEN)")
     group.add_argument(
-        "--approve-escalation", choices=("ask", "yes", "no"), default="ask",
+        "--approve-escalation",
+        choices=("ask", "yes", "no"),
+        default="ask",
         help="when the gateway wants a paid tier: ask (default), approve, or refuse without asking",
     )
     if json_flag:

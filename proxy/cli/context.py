@@ -31,8 +31,11 @@ class WorkContext:
     def seed_json(self) -> dict[str, Any]:
         """The seed's `/v1/mcp-cli` `context`; files as `{path, content}` so a remote gateway sees them."""
         files = [
-            {"path": f.path, "content": f.content + (f"\n[... {f.truncated_bytes} more bytes of {f.path} not shown]"
-                                                      if f.truncated_bytes else "")}
+            {
+                "path": f.path,
+                "content": f.content
+                + (f"\n[... {f.truncated_bytes} more bytes of {f.path} not shown]" if f.truncated_bytes else ""),
+            }
             for f in self.files
         ]
         return {"cwd": self.cwd, "files": files, "gitStatus": self.git_status or ""}

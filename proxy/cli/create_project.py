@@ -41,8 +41,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--budget", type=float, help="most to spend, in USD (asked when not given)")
     parser.add_argument("--max-layer", choices=TIERS, help="highest tier to use (asked when not given)")
     parser.add_argument("--tests", action=argparse.BooleanOptionalAction, default=None, help="include tests")
-    parser.add_argument("--debug", action=argparse.BooleanOptionalAction, default=None,
-                        help="include debug logging and configuration")
+    parser.add_argument(
+        "--debug", action=argparse.BooleanOptionalAction, default=None, help="include debug logging and configuration"
+    )
     parser.add_argument("--dir", help="where to write it (default: a new folder named after the description)")
     add_client_options(parser)
     parser.set_defaults(run=run(create_project))
@@ -213,18 +214,28 @@ def create_project(args: argparse.Namespace, output: Output) -> int:
             files = planned_files(list(plan.get("todos") or []))
             if not files:
                 raise CliError("the code agent's plan names no files to create; try a more specific description")
-            output.info(f"plan: {len(files)} files · {step.model} ({step.tier}) · "
-                        f"${progress.spent:.4f} of ${options.budget:.2f}")
+            output.info(
+                f"plan: {len(files)} files · {step.model} ({step.tier}) · "
+                f"${progress.spent:.4f} of ${options.budget:.2f}"
+            )
             if _check_tier(step, options, output):
                 stopped = _write_files(agent, options, progress, files, written, output)
             else:
                 stopped = f"stopped after the plan: the gateway answered from {step.tier}, above max layer {options.max_layer}"
     if output.json_mode:
-        output.json({
-            "directory": str(options.directory), "planned": files, "written": written,
-            "steps": [vars(s) for s in progress.steps], "cost": round(progress.spent, 8),
-            "budget": options.budget, "maxLayer": options.max_layer, "complete": stopped is None, "stopped": stopped,
-        })
+        output.json(
+            {
+                "directory": str(options.directory),
+                "planned": files,
+                "written": written,
+                "steps": [vars(s) for s in progress.steps],
+                "cost": round(progress.spent, 8),
+                "budget": options.budget,
+                "maxLayer": options.max_layer,
+                "complete": stopped is None,
+                "stopped": stopped,
+            }
+        )
     if stopped:
         output.warn(stopped)
         output.warn(f"{len(written)} of {len(files)} files written to {options.directory}")
@@ -233,8 +244,9 @@ def create_project(args: argparse.Namespace, output: Output) -> int:
     return 0
 
 
-def _write_files(agent: Agent, options: Options, progress: Progress, files: list[str], written: list[str],
-                 output: Output) -> str | None:
+def _write_files(
+    agent: Agent, options: Options, progress: Progress, files: list[str], written: list[str], output: Output
+) -> str | None:
     """One code-agent call per planned file; why it stopped early, or None when every file is written."""
     for index, path in enumerate(files, 1):
         if not progress.next_fits():
@@ -255,8 +267,10 @@ def _write_files(agent: Agent, options: Options, progress: Progress, files: list
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(file_content(result), encoding="utf-8")
         written.append(path)
-        output.info(f"[{index}/{len(files)}] {path} · {step.model} ({step.tier}) · "
-                    f"${progress.spent:.4f} of ${options.budget:.2f}")
+        output.info(
+            f"[{index}/{len(files)}] {path} · {step.model} ({step.tier}) · "
+            f"${progress.spent:.4f} of ${options.budget:.2f}"
+        )
         if not _check_tier(step, options, output):
             return f"stopped after {path}: the gateway answered from {step.tier}, above max layer {options.max_layer}"
     return None

@@ -57,29 +57,47 @@ def check_providers(config: Config) -> list[Check]:
         if provider.usable:
             checks.append(Check(f"provider {name}", "ok", f"{provider.kind} at {provider.base_url or 'default URL'}"))
         else:
-            variable = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY",
-                        "openrouter": "OPENROUTER_API_KEY"}.get(name, f"providers.{name}.api_key")
-            checks.append(Check(f"provider {name}", "warn", "no API key: its models are not routed to",
-                                f"export {variable}=... (or set enabled: false for it)"))
+            variable = {
+                "openai": "OPENAI_API_KEY",
+                "anthropic": "ANTHROPIC_API_KEY",
+                "openrouter": "OPENROUTER_API_KEY",
+            }.get(name, f"providers.{name}.api_key")
+            checks.append(
+                Check(
+                    f"provider {name}",
+                    "warn",
+                    "no API key: its models are not routed to",
+                    f"export {variable}=... (or set enabled: false for it)",
+                )
+            )
     if not real:
-        checks.append(Check("providers", "warn", "no usable provider: only the built-in demo model answers",
-                            "set OPENAI_API_KEY, ANTHROPIC_API_KEY or OPENROUTER_API_KEY, or OSS_MODEL_ENABLED=true "
-                            "for a local Ollama, then restart"))
+        checks.append(
+            Check(
+                "providers",
+                "warn",
+                "no usable provider: only the built-in demo model answers",
+                "set OPENAI_API_KEY, ANTHROPIC_API_KEY or OPENROUTER_API_KEY, or OSS_MODEL_ENABLED=true "
+                "for a local Ollama, then restart",
+            )
+        )
     return checks
 
 
 def check_redis(config: Config) -> Check:
     if not config.redis_url:
-        return Check("redis", "ok", "not configured: cache, limits and tokens stay in one process",
-                     None)
+        return Check("redis", "ok", "not configured: cache, limits and tokens stay in one process", None)
     import redis
 
     client = redis.Redis.from_url(config.redis_url, socket_timeout=3, socket_connect_timeout=3)
     try:
         client.ping()
     except redis.RedisError as error:
-        return Check("redis", "fail", f"cannot reach {_safe_url(config.redis_url)}: {error}",
-                     "start Redis (redis-server) or correct REDIS_URL")
+        return Check(
+            "redis",
+            "fail",
+            f"cannot reach {_safe_url(config.redis_url)}: {error}",
+            "start Redis (redis-server) or correct REDIS_URL",
+        )
     finally:
         client.close()
     return Check("redis", "ok", f"{_safe_url(config.redis_url)} answers PING")
@@ -101,8 +119,12 @@ def check_duckdb(config: Config) -> Check:
         parent = data_dir.resolve().parent
         if os.access(parent, os.W_OK):
             return Check("duckdb", "ok", f"{data_dir} will be created on the first start")
-        return Check("duckdb", "fail", f"{data_dir} does not exist and {parent} is not writable",
-                     "set DATA_DIR (or server.data_dir) to a writable folder")
+        return Check(
+            "duckdb",
+            "fail",
+            f"{data_dir} does not exist and {parent} is not writable",
+            "set DATA_DIR (or server.data_dir) to a writable folder",
+        )
     if not os.access(data_dir, os.W_OK):
         return Check("duckdb", "fail", f"{data_dir} is not writable", f"chmod u+w {data_dir} or set DATA_DIR")
     database = data_dir / "usage.duckdb"
@@ -113,11 +135,19 @@ def check_duckdb(config: Config) -> Check:
     except duckdb.IOException as error:
         if "lock" in str(error).lower():
             return Check("duckdb", "ok", f"{database} is open in a running gateway")
-        return Check("duckdb", "fail", f"cannot open {database}: {error}",
-                     "move the file aside; the gateway creates a new one on start")
+        return Check(
+            "duckdb",
+            "fail",
+            f"cannot open {database}: {error}",
+            "move the file aside; the gateway creates a new one on start",
+        )
     except duckdb.Error as error:
-        return Check("duckdb", "fail", f"cannot open {database}: {error}",
-                     "move the file aside; the gateway creates a new one on start")
+        return Check(
+            "duckdb",
+            "fail",
+            f"cannot open {database}: {error}",
+            "move the file aside; the gateway creates a new one on start",
+        )
     try:
         rows = connection.execute("SELECT count(*) FROM usage").fetchone()
     except duckdb.Error:
@@ -134,22 +164,52 @@ def check_gateway(args: argparse.Namespace) -> list[Check]:
         try:
             health = client.get("/health").body
         except CliError as error:
-            return [Check("gateway", "fail", error.message, f"start it with `aigw serve` or set AIGW_URL (now {client.url})")]
-    checks = [Check("gateway", "ok" if health.get("status") == "ok" else "warn",
-                    f"{client.url} answers, status {health.get('status')}")]
+            return [
+                Check(
+                    "gateway", "fail", error.message, f"start it with `aigw serve` or set AIGW_URL (now {client.url})"
+                )
+            ]
+    checks = [
+        Check(
+            "gateway",
+            "ok" if health.get("status") == "ok" else "warn",
+            f"{client.url} answers, status {health.get('status')}",
+        )
+    ]
     if health.get("redisConfigured") and not health.get("redis"):
-        checks.append(Check("gateway redis", "fail", "the gateway cannot reach its Redis",
-                            "check REDIS_URL where the gateway runs"))
+        checks.append(
+            Check(
+                "gateway redis", "fail", "the gateway cannot reach its Redis", "check REDIS_URL where the gateway runs"
+            )
+        )
     if health.get("database") is False:
-        checks.append(Check("gateway duckdb", "fail", "the gateway's usage database is not healthy",
-                            "see the gateway's log; check DATA_DIR is writable"))
+        checks.append(
+            Check(
+                "gateway duckdb",
+                "fail",
+                "the gateway's usage database is not healthy",
+                "see the gateway's log; check DATA_DIR is writable",
+            )
+        )
     for name, provider in (health.get("providers") or {}).items():
         if isinstance(provider, dict) and provider.get("status") not in ("up", None):
-            checks.append(Check(f"gateway provider {name}", "warn", f"the gateway reports {name} {provider.get('status')}",
-                                "check its key and base_url; the gateway routes around it meanwhile"))
+            checks.append(
+                Check(
+                    f"gateway provider {name}",
+                    "warn",
+                    f"the gateway reports {name} {provider.get('status')}",
+                    "check its key and base_url; the gateway routes around it meanwhile",
+                )
+            )
     if health.get("demo"):
-        checks.append(Check("gateway models", "warn", "the gateway answers with its demo model only",
-                            "configure a provider key where the gateway runs and restart it"))
+        checks.append(
+            Check(
+                "gateway models",
+                "warn",
+                "the gateway answers with its demo model only",
+                "configure a provider key where the gateway runs and restart it",
+            )
+        )
     return checks
 
 

@@ -28,10 +28,17 @@ def models(args: argparse.Namespace, output: Output) -> int:
     table = Table("model", "tier", "provider", "input $/1M", "output $/1M", "context", box=None, pad_edge=False)
     for model in sorted(concrete, key=lambda m: (str(m.get("tier")), str(m.get("id")))):
         pricing = model.get("pricing") or {}
-        table.add_row(str(model.get("id")), str(model.get("tier", "")), str(model.get("owned_by", "")),
-                      f"{pricing.get('input_per_1m', 0):g}", f"{pricing.get('output_per_1m', 0):g}",
-                      str(model.get("context_window", "")))
+        table.add_row(
+            str(model.get("id")),
+            str(model.get("tier", "")),
+            str(model.get("owned_by", "")),
+            f"{pricing.get('input_per_1m', 0):g}",
+            f"{pricing.get('output_per_1m', 0):g}",
+            str(model.get("context_window", "")),
+        )
     for model in virtual:
-        table.add_row(str(model.get("id")), "", "virtual", "", "", str(model.get("alias_of") or model.get("description", "")))
+        table.add_row(
+            str(model.get("id")), "", "virtual", "", "", str(model.get("alias_of") or model.get("description", ""))
+        )
     output.out.print(table)
     return 0

@@ -44,6 +44,7 @@ def extract_new_file(answer: str) -> str | None:
 
 def make_diff(path: str, old: str, new: str) -> str:
     """A unified diff with `a/`, `b/` names and correct no-newline markers."""
+
     def lines(text: str) -> list[str]:
         items = text.splitlines(keepends=True)
         if items and not items[-1].endswith("\n"):
@@ -104,7 +105,12 @@ def check(patch: str, path: str, original: str) -> str | None:
         target.write_text(original, encoding="utf-8")
         try:
             done = subprocess.run(
-                ["git", "apply", "--check", "-"], cwd=tmp, input=patch, capture_output=True, text=True, timeout=30,
+                ["git", "apply", "--check", "-"],
+                cwd=tmp,
+                input=patch,
+                capture_output=True,
+                text=True,
+                timeout=30,
                 check=False,
             )
         except OSError as error:

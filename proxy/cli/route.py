@@ -21,8 +21,12 @@ from ..errors import GatewayError
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("route", help="explain how a prompt would be routed (no model is called)")
-    parser.add_argument("prompt", nargs="?", default="-",
-                        help="the prompt; '-' or nothing reads stdin: a JSON request body, or plain text")
+    parser.add_argument(
+        "prompt",
+        nargs="?",
+        default="-",
+        help="the prompt; '-' or nothing reads stdin: a JSON request body, or plain text",
+    )
     parser.add_argument("--json", action="store_true", help="print the decision as JSON")
     parser.add_argument("--quality", choices=["low", "normal", "high"], help="the x-gateway-quality hint")
     parser.add_argument("--model", help="the model the client would send (default auto)")
@@ -71,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(orjson.dumps(decision, option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
-    print(f"task {decision['task']}, complexity {decision['complexity']} -> tier {decision['tier']}: "
-          f"{decision['model']} ({decision['provider']})")
+    print(
+        f"task {decision['task']}, complexity {decision['complexity']} -> tier {decision['tier']}: "
+        f"{decision['model']} ({decision['provider']})"
+    )
     print(f"reasons: {', '.join(decision['reasons'])}")
     print(f"candidates: {', '.join(c['model'] for c in decision['candidates'])}")
     if decision["escalation"]:

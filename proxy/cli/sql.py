@@ -117,8 +117,12 @@ def _cell(value: object) -> str:
 
 def format_result(result: QueryResult, kind: str) -> str:
     if kind == "json":
-        return orjson.dumps([dict(zip(result.columns, row, strict=True)) for row in result.rows],
-                            option=orjson.OPT_INDENT_2).decode() + "\n"
+        return (
+            orjson.dumps(
+                [dict(zip(result.columns, row, strict=True)) for row in result.rows], option=orjson.OPT_INDENT_2
+            ).decode()
+            + "\n"
+        )
     if kind == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -127,15 +131,20 @@ def format_result(result: QueryResult, kind: str) -> str:
         return out.getvalue()
     cells = [[_cell(v) for v in row] for row in result.rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(result.columns)]
-    numeric = [all(isinstance(row[i], (int, float)) for row in result.rows if row[i] is not None)
-               for i in range(len(result.columns))]
+    numeric = [
+        all(isinstance(row[i], (int, float)) for row in result.rows if row[i] is not None)
+        for i in range(len(result.columns))
+    ]
 
     def line(values: list[str]) -> str:
         return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric, strict=True))
 
     lines = [line(result.columns), "  ".join("-" * w for w in widths), *(line(row) for row in cells)]
-    lines.append(f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''}"
-                 + (", truncated by usage.sql_max_rows" if result.truncated else "") + ")")
+    lines.append(
+        f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''}"
+        + (", truncated by usage.sql_max_rows" if result.truncated else "")
+        + ")"
+    )
     return "\n".join(lines) + "\n"
 
 

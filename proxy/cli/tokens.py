@@ -70,12 +70,21 @@ def _request(args: argparse.Namespace, config: Config) -> httpx.Response:
             limits = {
                 key: value
                 for key, value in {
-                    "max_tier": args.max_tier, "daily_usd": args.daily_usd, "monthly_usd": args.monthly_usd,
-                    "total_usd": args.total_usd, "rpm": args.rpm, "tpm": args.tpm,
+                    "max_tier": args.max_tier,
+                    "daily_usd": args.daily_usd,
+                    "monthly_usd": args.monthly_usd,
+                    "total_usd": args.total_usd,
+                    "rpm": args.rpm,
+                    "tpm": args.tpm,
                 }.items()
                 if value is not None
             }
-            body: dict[str, Any] = {"project": args.project, "name": args.name, "limits": limits, "allowed_models": args.models}
+            body: dict[str, Any] = {
+                "project": args.project,
+                "name": args.name,
+                "limits": limits,
+                "allowed_models": args.models,
+            }
             if args.expires_in_days is not None:
                 body["expires_in_days"] = args.expires_in_days
             return client.post("/admin/tokens", json=body)

@@ -183,8 +183,17 @@ class LocalCold(_Queued):
 
 
 class SharedCold(_Queued):
-    def __init__(self, path: Path, redis_url: str, client: aioredis.Redis, prefix: str, *, batch_size: int = 500,
-                 tick: float = 0.05, read_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        redis_url: str,
+        client: aioredis.Redis,
+        prefix: str,
+        *,
+        batch_size: int = 500,
+        tick: float = 0.05,
+        read_timeout: float = 10.0,
+    ) -> None:
         super().__init__()
         self.path = path
         self.client = client

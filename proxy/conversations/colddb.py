@@ -34,9 +34,9 @@ WHERE excluded.message_count > conversations.message_count
 """
 _INSERTS = {
     "message": "INSERT OR IGNORE INTO messages (conversation_id, seq, role, content, metadata, created_at) "
-               "VALUES (?, ?, ?, ?, ?, ?)",
+    "VALUES (?, ?, ?, ?, ?, ?)",
     "summary": "INSERT OR IGNORE INTO context_summaries (conversation_id, version, summary, through_seq, created_at) "
-               "VALUES (?, ?, ?, ?, ?)",
+    "VALUES (?, ?, ?, ?, ?)",
     "todos": "INSERT OR IGNORE INTO todo_lists (conversation_id, version, todo_data, created_at) VALUES (?, ?, ?, ?)",
 }
 # Position of the timestamp columns in each kind's row.
@@ -44,14 +44,32 @@ _TIMES = {"conversation": (3, 4), "message": (5,), "summary": (4,), "todos": (3,
 
 
 def conversation_op(conversation: Conversation) -> Op:
-    return ("conversation", [conversation.id, conversation.user_id, conversation.project_id, conversation.created_at,
-                             conversation.updated_at, conversation.message_count,
-                             orjson.dumps(conversation.metadata).decode()])
+    return (
+        "conversation",
+        [
+            conversation.id,
+            conversation.user_id,
+            conversation.project_id,
+            conversation.created_at,
+            conversation.updated_at,
+            conversation.message_count,
+            orjson.dumps(conversation.metadata).decode(),
+        ],
+    )
 
 
 def message_op(conversation_id: str, message: Message) -> Op:
-    return ("message", [conversation_id, message.seq, message.role, message.content,
-                        orjson.dumps(message.metadata).decode(), message.created_at])
+    return (
+        "message",
+        [
+            conversation_id,
+            message.seq,
+            message.role,
+            message.content,
+            orjson.dumps(message.metadata).decode(),
+            message.created_at,
+        ],
+    )
 
 
 def summary_op(conversation_id: str, summary: Summary) -> Op:

@@ -31,8 +31,9 @@ SUMMARY_INSTRUCTIONS = (
 )
 
 
-def compression_reason(conversation: Conversation, prompt: list[JSON], context_window: int,
-                       settings: ConversationConfig) -> str | None:
+def compression_reason(
+    conversation: Conversation, prompt: list[JSON], context_window: int, settings: ConversationConfig
+) -> str | None:
     """Why this conversation should be compressed before the next call, or None."""
     if len(conversation.recent) < 2:
         return None
@@ -56,8 +57,10 @@ def _transcript(conversation: Conversation, keep: int) -> str:
 async def compress(gateway: Gateway, conversation: Conversation, reason: str, principal: Principal) -> bool:
     """Summarise all but the recent messages into a new summary version; False if it could not."""
     settings = gateway.config.conversations
-    keep = settings.keep_recent_messages if reason == "messages" else min(
-        settings.keep_recent_messages, len(conversation.recent) // 2
+    keep = (
+        settings.keep_recent_messages
+        if reason == "messages"
+        else min(settings.keep_recent_messages, len(conversation.recent) // 2)
     )
     keep = max(1, min(keep, len(conversation.recent) - 1))
     body: JSON = {
@@ -83,5 +86,9 @@ async def compress(gateway: Gateway, conversation: Conversation, reason: str, pr
     version = conversation.summary.version + 1 if conversation.summary else 1
     conversation.summary = Summary(text, version, covered[-1].seq)
     conversation.recent = conversation.recent[len(covered) :]
-    conversation.metadata["lastCompression"] = {"reason": reason, "version": version, "messagesSummarised": len(covered)}
+    conversation.metadata["lastCompression"] = {
+        "reason": reason,
+        "version": version,
+        "messagesSummarised": len(covered),
+    }
     return True

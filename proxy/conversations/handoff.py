@@ -23,8 +23,9 @@ class Attempt:
     failure: str
 
 
-def handoff_messages(conversation: Conversation, task: str, attempts: list[Attempt], *, reason: str,
-                     system: str | None = None) -> list[dict[str, str]]:
+def handoff_messages(
+    conversation: Conversation, task: str, attempts: list[Attempt], *, reason: str, system: str | None = None
+) -> list[dict[str, str]]:
     """Chat messages for the higher tier: a system handoff package, then the task itself."""
     lines = ["HANDOFF PACKAGE: a lower tier could not finish this task; you are taking over."]
     if system:

@@ -30,7 +30,9 @@ class Message:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Message:
-        return cls(int(raw["seq"]), str(raw["role"]), str(raw["content"]), float(raw["createdAt"]), dict(raw["metadata"]))
+        return cls(
+            int(raw["seq"]), str(raw["role"]), str(raw["content"]), float(raw["createdAt"]), dict(raw["metadata"])
+        )
 
     def as_chat(self) -> dict[str, str]:
         return {"role": self.role, "content": self.content}
@@ -60,7 +62,12 @@ class Summary:
     created_at: float = field(default_factory=time.time)
 
     def to_json(self) -> dict[str, Any]:
-        return {"text": self.text, "version": self.version, "throughSeq": self.through_seq, "createdAt": self.created_at}
+        return {
+            "text": self.text,
+            "version": self.version,
+            "throughSeq": self.through_seq,
+            "createdAt": self.created_at,
+        }
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Summary:

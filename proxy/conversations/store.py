@@ -58,8 +58,9 @@ class ConversationStore:
             await self._put_hot(found)
         return found
 
-    async def save(self, conversation: Conversation, new_messages: list[Message], *, summary: bool = False,
-                   todos: bool = False) -> None:
+    async def save(
+        self, conversation: Conversation, new_messages: list[Message], *, summary: bool = False, todos: bool = False
+    ) -> None:
         """Record a change: the conversation row, its new messages, and a new summary or TODO version."""
         self.cold.save_conversation(conversation)
         for message in new_messages:

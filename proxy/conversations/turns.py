@@ -80,7 +80,11 @@ class TurnResult:
         """`L0 -> L1 -> model (reasons)`: the tiers tried, in order, then the model that answered."""
         tiers: list[str] = []
         escalated_from = self.headers.get("x-gateway-escalated-from")
-        for tier in [*([escalated_from] if escalated_from else []), *(a.tier for a in self.attempts), self.decision.tier]:
+        for tier in [
+            *([escalated_from] if escalated_from else []),
+            *(a.tier for a in self.attempts),
+            self.decision.tier,
+        ]:
             if tier not in tiers:
                 tiers.append(tier)
         reasons = ", ".join(self.decision.reasons) or "default"
@@ -101,8 +105,9 @@ async def get_conversation(gateway: Gateway, conversation_id: str, principal: Pr
     """The conversation for the context endpoint; 404 when unknown (or another project's)."""
     found = await store_of(gateway).load(conversation_id)
     if found is None or not _visible(found, principal):
-        raise NotFound(f"conversation {conversation_id!r} does not exist", param="conversationId",
-                       code="conversation_not_found")
+        raise NotFound(
+            f"conversation {conversation_id!r} does not exist", param="conversationId", code="conversation_not_found"
+        )
     return found
 
 
@@ -115,8 +120,9 @@ def build_prompt(conversation: Conversation, message: str, system: str | None) -
     """Summary and TODO list as a system message, the unsummarised messages verbatim, then the new one."""
     parts = [system] if system else []
     if conversation.summary is not None:
-        parts.append(f"Summary of the conversation so far (version {conversation.summary.version}):\n"
-                     f"{conversation.summary.text}")
+        parts.append(
+            f"Summary of the conversation so far (version {conversation.summary.version}):\n{conversation.summary.text}"
+        )
     if conversation.todos:
         marks = {"done": "x", "in_progress": "~", "pending": " "}
         parts.append("Current TODO list:\n" + "\n".join(f"- [{marks[t.status]}] {t.text}" for t in conversation.todos))
@@ -140,11 +146,18 @@ async def _turn(gateway: Gateway, store: ConversationStore, lease: Lease, reques
     started = time.perf_counter()
     conversation = await store.load(request.conversation_id)
     if conversation is None:
-        conversation = Conversation(request.conversation_id, user_id=request.user_id, project_id=request.project_id,
-                                    metadata=dict(request.metadata))
+        conversation = Conversation(
+            request.conversation_id,
+            user_id=request.user_id,
+            project_id=request.project_id,
+            metadata=dict(request.metadata),
+        )
     elif not _visible(conversation, request.principal):
-        raise NotFound(f"conversation {request.conversation_id!r} does not exist", param="conversationId",
-                       code="conversation_not_found")
+        raise NotFound(
+            f"conversation {request.conversation_id!r} does not exist",
+            param="conversationId",
+            code="conversation_not_found",
+        )
     prompt = build_prompt(conversation, request.message, request.system)
     body: JSON = {"model": request.model, "messages": prompt}
     decision = gateway.router.route(body, quality=request.quality, principal=request.principal)
@@ -169,9 +182,15 @@ async def _turn(gateway: Gateway, store: ConversationStore, lease: Lease, reques
         body["stream"] = True
         if request.stream_options:
             body["stream_options"] = request.stream_options
-    call = ChatCall(principal=request.principal, endpoint=request.endpoint, quality=request.quality,
-                    client=request.client, conversation_id=conversation.id, approval=request.approval,
-                    handoff=handoff)
+    call = ChatCall(
+        principal=request.principal,
+        endpoint=request.endpoint,
+        quality=request.quality,
+        client=request.client,
+        conversation_id=conversation.id,
+        approval=request.approval,
+        handoff=handoff,
+    )
     outcome = await run_chat(gateway, body, call)
     result.decision = outcome.decision
     result.headers = outcome.headers
@@ -221,15 +240,23 @@ async def _finish(store: ConversationStore, request: TurnRequest, result: TurnRe
         await lease.release()
 
 
-async def _relay(gateway: Gateway, store: ConversationStore, lease: Lease, request: TurnRequest,
-                 result: TurnResult, relay: StreamRelay) -> AsyncIterator[bytes]:
+async def _relay(
+    gateway: Gateway,
+    store: ConversationStore,
+    lease: Lease,
+    request: TurnRequest,
+    result: TurnResult,
+    relay: StreamRelay,
+) -> AsyncIterator[bytes]:
     """Pass the SSE frames on; once the stream completes, store the turn and unlock."""
     finished = False
 
     async def finish(completed: bool) -> None:
         if completed and relay.error is None:
             result.text = relay.output_text()
-            usage = relay.usage or Usage(estimate_messages_tokens([]), estimate_text_tokens(result.text), estimated=True)
+            usage = relay.usage or Usage(
+                estimate_messages_tokens([]), estimate_text_tokens(result.text), estimated=True
+            )
             result.input_tokens += usage.input_tokens
             result.output_tokens += usage.output_tokens
             if not result.from_cache:

@@ -60,7 +60,10 @@ def _image_part(block: JSON, param: str) -> JSON:
     if not isinstance(source, dict):
         raise _bad(f"{param}.source is required", f"{param}.source")
     if source.get("type") == "base64":
-        return {"type": "image_url", "image_url": {"url": f"data:{source.get('media_type')};base64,{source.get('data')}"}}
+        return {
+            "type": "image_url",
+            "image_url": {"url": f"data:{source.get('media_type')};base64,{source.get('data')}"},
+        }
     if source.get("type") == "url":
         return {"type": "image_url", "image_url": {"url": source.get("url")}}
     raise _bad(f"{param}.source.type {source.get('type')!r} is not supported; send base64 or url", f"{param}.source")
@@ -136,7 +139,13 @@ def _assistant_message(content: Any, param: str) -> JSON:
             texts.append(str(block.get("text", "")))
         elif kind == "tool_use":
             arguments = orjson.dumps(block.get("input") or {}).decode()
-            calls.append({"id": block.get("id"), "type": "function", "function": {"name": block.get("name"), "arguments": arguments}})
+            calls.append(
+                {
+                    "id": block.get("id"),
+                    "type": "function",
+                    "function": {"name": block.get("name"), "arguments": arguments},
+                }
+            )
         elif kind in ("thinking", "redacted_thinking"):
             continue  # a chat upstream has nowhere to take them back
         else:
@@ -159,7 +168,10 @@ def _tools(tools: Any) -> list[JSON]:
                 f"tools[{index}]: server tool {tool.get('type')!r} is not supported by this gateway; send custom tools",
                 f"tools[{index}]",
             )
-        function: JSON = {"name": tool["name"], "parameters": tool.get("input_schema") or {"type": "object", "properties": {}}}
+        function: JSON = {
+            "name": tool["name"],
+            "parameters": tool.get("input_schema") or {"type": "object", "properties": {}},
+        }
         if tool.get("description"):
             function["description"] = tool["description"]
         result.append({"type": "function", "function": function})
@@ -186,7 +198,9 @@ def request_to_chat(body: JSON) -> JSON:
         raise InvalidRequest("'model' is required", param="model", code="missing_required_parameter")
     max_tokens = body.get("max_tokens")
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        raise InvalidRequest("'max_tokens' is required and must be a positive integer", param="max_tokens", code="invalid_request")
+        raise InvalidRequest(
+            "'max_tokens' is required and must be a positive integer", param="max_tokens", code="invalid_request"
+        )
     raw_messages = body.get("messages")
     if not isinstance(raw_messages, list) or not raw_messages:
         raise _bad("'messages' must be a non-empty array", "messages")
@@ -199,7 +213,9 @@ def request_to_chat(body: JSON) -> JSON:
         if not isinstance(message, dict) or message.get("role") not in ("user", "assistant", "system"):
             raise _bad(f"{param}.role must be 'user', 'assistant' or 'system'", f"{param}.role")
         content = message.get("content")
-        if not isinstance(content, (str, list)) or (isinstance(content, list) and not all(isinstance(b, dict) for b in content)):
+        if not isinstance(content, (str, list)) or (
+            isinstance(content, list) and not all(isinstance(b, dict) for b in content)
+        ):
             raise _bad(f"{param}.content must be a string or an array of content blocks", f"{param}.content")
         if message["role"] == "system":
             # Claude Code sends system messages mid-conversation (a beta); chat has them too.
@@ -306,7 +322,12 @@ def message_from_chat(response: JSON, *, message_id: str) -> JSON:
     for call in message.get("tool_calls") or []:
         function = call.get("function") or {}
         content.append(
-            {"type": "tool_use", "id": tool_use_id(call.get("id")), "name": function.get("name"), "input": _tool_input(function.get("arguments"))}
+            {
+                "type": "tool_use",
+                "id": tool_use_id(call.get("id")),
+                "name": function.get("name"),
+                "input": _tool_input(function.get("arguments")),
+            }
         )
     return {
         "id": message_id,
@@ -381,18 +402,25 @@ class MessageEvents:
             if thinking:
                 if self.open_kind != "thinking":
                     out += self._open("thinking", {"type": "thinking", "thinking": "", "signature": ""})
-                out += _event("content_block_delta", {"index": self.block, "delta": {"type": "thinking_delta", "thinking": thinking}})
+                out += _event(
+                    "content_block_delta",
+                    {"index": self.block, "delta": {"type": "thinking_delta", "thinking": thinking}},
+                )
             if delta.get("thinking_signature") and self.open_kind == "thinking":
                 signature = {"type": "signature_delta", "signature": delta["thinking_signature"]}
                 out += _event("content_block_delta", {"index": self.block, "delta": signature})
             if delta.get("redacted_thinking"):
-                out += self._open("redacted_thinking", {"type": "redacted_thinking", "data": delta["redacted_thinking"]})
+                out += self._open(
+                    "redacted_thinking", {"type": "redacted_thinking", "data": delta["redacted_thinking"]}
+                )
             text = delta.get("content")
             if text:
                 self.output_chars.append(text)
                 if self.open_kind != "text":
                     out += self._open("text", {"type": "text", "text": ""})
-                out += _event("content_block_delta", {"index": self.block, "delta": {"type": "text_delta", "text": text}})
+                out += _event(
+                    "content_block_delta", {"index": self.block, "delta": {"type": "text_delta", "text": text}}
+                )
             for call in delta.get("tool_calls") or []:
                 out += self._tool_delta(call)
             if choice.get("finish_reason"):
@@ -404,7 +432,12 @@ class MessageEvents:
         index = int(call.get("index", 0))
         function = call.get("function") or {}
         if index not in self.tool_blocks:
-            block: JSON = {"type": "tool_use", "id": tool_use_id(call.get("id")), "name": function.get("name") or "", "input": {}}
+            block: JSON = {
+                "type": "tool_use",
+                "id": tool_use_id(call.get("id")),
+                "name": function.get("name") or "",
+                "input": {},
+            }
             out += self._open("tool_use", block)
             self.tool_blocks[index] = self.block
         arguments = function.get("arguments")
@@ -415,10 +448,14 @@ class MessageEvents:
         return out
 
     def finish(self) -> bytes:
-        usage = usage_from_chat(self.usage) if self.usage else {
-            "input_tokens": self.input_tokens,
-            "output_tokens": estimate_text_tokens("".join(self.output_chars)),
-        }
+        usage = (
+            usage_from_chat(self.usage)
+            if self.usage
+            else {
+                "input_tokens": self.input_tokens,
+                "output_tokens": estimate_text_tokens("".join(self.output_chars)),
+            }
+        )
         stop_reason = FINISH_REASONS.get(self.finish_reason or "stop", "end_turn")
         return (
             self._close()

@@ -20,8 +20,9 @@ class DialectEvents(Protocol):
     def fail(self, error: GatewayError) -> bytes: ...
 
 
-async def translate_stream(relay: StreamRelay, events: DialectEvents, provider: str,
-                           finish: Callable[[], Awaitable[bytes]]) -> AsyncIterator[bytes]:
+async def translate_stream(
+    relay: StreamRelay, events: DialectEvents, provider: str, finish: Callable[[], Awaitable[bytes]]
+) -> AsyncIterator[bytes]:
     """Relay chunks as a dialect's events; `finish()` closes a stream that did not fail.
 
     After an error the relay is still read to its end so its usage row is written.

@@ -93,7 +93,9 @@ def input_messages(items: Any) -> list[JSON]:
             if role not in ("user", "assistant", "system", "developer"):
                 raise _bad(f"{param}.role must be user, assistant, system or developer", f"{param}.role")
             chat_role = "system" if role == "developer" else role
-            messages.append({"role": chat_role, "content": _content(item.get("content"), chat_role, f"{param}.content")})
+            messages.append(
+                {"role": chat_role, "content": _content(item.get("content"), chat_role, f"{param}.content")}
+            )
         elif kind == "function_call":
             call = {
                 "id": item.get("call_id") or _new_id("call_"),
@@ -108,7 +110,9 @@ def input_messages(items: Any) -> list[JSON]:
         elif kind == "function_call_output":
             if not isinstance(item.get("call_id"), str):
                 raise _bad(f"{param}.call_id is required", f"{param}.call_id")
-            messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": _output_text(item.get("output"))})
+            messages.append(
+                {"role": "tool", "tool_call_id": item["call_id"], "content": _output_text(item.get("output"))}
+            )
         elif kind == "reasoning":
             continue  # reasoning summaries are not replayed to a chat upstream
         else:
@@ -119,7 +123,10 @@ def input_messages(items: Any) -> list[JSON]:
 def _function(tool: JSON, param: str) -> JSON:
     if not isinstance(tool.get("name"), str):
         raise _bad(f"{param}.name is required", f"{param}.name")
-    function: JSON = {"name": tool["name"], "parameters": tool.get("parameters") or {"type": "object", "properties": {}}}
+    function: JSON = {
+        "name": tool["name"],
+        "parameters": tool.get("parameters") or {"type": "object", "properties": {}},
+    }
     if tool.get("description"):
         function["description"] = tool["description"]
     if tool.get("strict") is not None:
@@ -186,9 +193,17 @@ def check_request(body: JSON) -> None:
         raise _bad("background responses are not supported by this gateway", "background")
     if body.get("conversation") is not None:
         raise _bad("'conversation' is not supported here; chain turns with previous_response_id", "conversation")
-    for key, types in (("instructions", (str,)), ("max_output_tokens", (int,)), ("stream", (bool,)),
-                       ("temperature", (int, float)), ("top_p", (int, float)), ("store", (bool,)),
-                       ("previous_response_id", (str,)), ("metadata", (dict,)), ("user", (str,))):
+    for key, types in (
+        ("instructions", (str,)),
+        ("max_output_tokens", (int,)),
+        ("stream", (bool,)),
+        ("temperature", (int, float)),
+        ("top_p", (int, float)),
+        ("store", (bool,)),
+        ("previous_response_id", (str,)),
+        ("metadata", (dict,)),
+        ("user", (str,)),
+    ):
         value = body.get(key)
         if value is not None and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
             raise InvalidRequest(f"'{key}' has the wrong type", param=key, code="invalid_type")
@@ -202,7 +217,9 @@ def request_to_chat(body: JSON, history: list[JSON]) -> tuple[JSON, list[JSON]]:
     """
     check_request(body)
     conversation = [*history, *input_messages(body["input"])]
-    messages = ([{"role": "system", "content": body["instructions"]}] if body.get("instructions") else []) + conversation
+    messages = (
+        [{"role": "system", "content": body["instructions"]}] if body.get("instructions") else []
+    ) + conversation
     if not messages:
         raise _bad("'input' must not be empty", "input")
     chat: JSON = {"model": body["model"], "messages": messages}
@@ -282,7 +299,14 @@ def _message_item(text: str, *, item_id: str, status: str = "completed") -> JSON
 
 
 def _call_item(call_id: str, name: str, arguments: str, *, item_id: str, status: str = "completed") -> JSON:
-    return {"id": item_id, "type": "function_call", "status": status, "call_id": call_id, "name": name, "arguments": arguments}
+    return {
+        "id": item_id,
+        "type": "function_call",
+        "status": status,
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+    }
 
 
 def _finish(response: JSON, finish_reason: str | None, usage: JSON) -> JSON:
@@ -307,8 +331,12 @@ def response_from_chat(chat: JSON, response: JSON) -> JSON:
     for call in calls:
         function = call.get("function") or {}
         output.append(
-            _call_item(call.get("id") or _new_id("call_"), function.get("name") or "", function.get("arguments") or "",
-                       item_id=_new_id("fc_"))
+            _call_item(
+                call.get("id") or _new_id("call_"),
+                function.get("name") or "",
+                function.get("arguments") or "",
+                item_id=_new_id("fc_"),
+            )
         )
     response["output"] = output
     return _finish(response, choice.get("finish_reason"), usage_from_chat(chat.get("usage")))
@@ -404,8 +432,13 @@ class ResponseEvents:
         function = call.get("function") or {}
         if chat_index not in self.tool_items:
             out += self._close_message()
-            item = _call_item(call.get("id") or _new_id("call_"), function.get("name") or "", "",
-                              item_id=_new_id("fc_"), status="in_progress")
+            item = _call_item(
+                call.get("id") or _new_id("call_"),
+                function.get("name") or "",
+                "",
+                item_id=_new_id("fc_"),
+                status="in_progress",
+            )
             out += self._add(item)
             self.tool_items[chat_index] = len(self.output) - 1
             self.open_tools.append(len(self.output) - 1)
@@ -414,7 +447,10 @@ class ResponseEvents:
         if arguments:
             item = self.output[index]
             item["arguments"] += arguments
-            out += self._event("response.function_call_arguments.delta", {"item_id": item["id"], "output_index": index, "delta": arguments})
+            out += self._event(
+                "response.function_call_arguments.delta",
+                {"item_id": item["id"], "output_index": index, "delta": arguments},
+            )
         return out
 
     def feed(self, chunk: JSON) -> bytes:
@@ -440,8 +476,12 @@ class ResponseEvents:
         out = self._close_message() + self._close_tools()
         if not self.output:
             out += self._text("") + self._close_message()
-        usage = usage_from_chat(self.usage) if self.usage else usage_from_chat(
-            {"prompt_tokens": self.input_tokens, "completion_tokens": estimate_text_tokens(self._output_text())}
+        usage = (
+            usage_from_chat(self.usage)
+            if self.usage
+            else usage_from_chat(
+                {"prompt_tokens": self.input_tokens, "completion_tokens": estimate_text_tokens(self._output_text())}
+            )
         )
         self.response["output"] = self.output
         final = _finish(self.response, self.finish_reason, usage)

@@ -67,7 +67,11 @@ async def create_token(request: Request) -> Response:
     if spec.expires_in_days is not None:
         expires_at = time.time() + spec.expires_in_days * 86400
     record, secret = new_record(
-        name=spec.name, project=spec.project, limits=spec.limits, allowed_models=spec.allowed_models, expires_at=expires_at
+        name=spec.name,
+        project=spec.project,
+        limits=spec.limits,
+        allowed_models=spec.allowed_models,
+        expires_at=expires_at,
     )
     await gateway.tokens.add(record)
     return ok({**record.public(), "secret": secret, "note": "store this secret now: it is not shown again"}, 201)

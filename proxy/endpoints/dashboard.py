@@ -29,8 +29,12 @@ def _int(value: str | None, default: int) -> int:
 async def logs(request: Request) -> Response:
     buffer = _buffer(request)
     query = request.query_params
-    lines = buffer.since(_int(query.get("after"), 0), level=query.get("level"), text=query.get("q"),
-                         limit=min(_int(query.get("limit"), 500), 2000))
+    lines = buffer.since(
+        _int(query.get("after"), 0),
+        level=query.get("level"),
+        text=query.get("q"),
+        limit=min(_int(query.get("limit"), 500), 2000),
+    )
     if query.get("format") == "text":
         return PlainTextResponse(
             "\n".join(line.as_text() for line in lines) + "\n",

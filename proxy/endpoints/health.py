@@ -41,8 +41,11 @@ async def health(request: Request) -> Response:
         "circuitsShared": gateway.health.share is not None and gateway.health.share.available,
         "openrouterFree": gateway.free_models.status() if gateway.free_models is not None else None,
         "demo": gateway.router.demo_only,
-        "config": {"source": gateway.config.source, "reloadError": watcher.last_error if watcher else None,
-                   "restartRequired": watcher.restart_required if watcher else []},
+        "config": {
+            "source": gateway.config.source,
+            "reloadError": watcher.last_error if watcher else None,
+            "restartRequired": watcher.restart_required if watcher else [],
+        },
     }
     return json_response(orjson.dumps(body), status_code=200)
 

@@ -45,7 +45,9 @@ def anthropic_errors(handler: Handler) -> Handler:
             return error_response(error)
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.url.path)
-            return error_response(GatewayError("the gateway hit an internal error; it has been logged", code="internal_error"))
+            return error_response(
+                GatewayError("the gateway hit an internal error; it has been logged", code="internal_error")
+            )
 
     return endpoint
 
@@ -88,7 +90,9 @@ async def messages(request: Request) -> Response:
         headers["x-gateway-model-mapped"] = f"{requested}->{chat['model']}"
     if outcome.stream is not None:
         input_tokens = estimate_messages_tokens(chat["messages"], chat.get("tools"))
-        events = dialect.MessageEvents(message_id=message_id, model=outcome.decision.model.id, input_tokens=input_tokens)
+        events = dialect.MessageEvents(
+            message_id=message_id, model=outcome.decision.model.id, input_tokens=input_tokens
+        )
         return EventStream(
             _stream(outcome.stream, events, outcome.decision.provider),
             headers={**SSE_HEADERS, **headers},

@@ -21,12 +21,26 @@ async def list_models(request: Request) -> Response:
     gateway = gateway_of(request)
     created = int(gateway.started_at)
     data = [
-        {"id": name, "object": "model", "created": created, "owned_by": "ai-mcp-gateway", "description": text, "virtual": True}
+        {
+            "id": name,
+            "object": "model",
+            "created": created,
+            "owned_by": "ai-mcp-gateway",
+            "description": text,
+            "virtual": True,
+        }
         for name, text in _DESCRIPTIONS.items()
     ]
     for alias, target in gateway.config.routing.aliases.items():
         data.append(
-            {"id": alias, "object": "model", "created": created, "owned_by": "ai-mcp-gateway", "alias_of": target, "virtual": True}
+            {
+                "id": alias,
+                "object": "model",
+                "created": created,
+                "owned_by": "ai-mcp-gateway",
+                "alias_of": target,
+                "virtual": True,
+            }
         )
     for model in gateway.router.list_models():
         entry = {
@@ -40,7 +54,9 @@ async def list_models(request: Request) -> Response:
             "tasks": list(model.tasks),
         }
         if gateway.config.providers[model.provider].kind == "demo":
-            entry["description"] = "Built-in demo model: deterministic canned text, $0. Configure a provider for real answers."
+            entry["description"] = (
+                "Built-in demo model: deterministic canned text, $0. Configure a provider for real answers."
+            )
         data.append(entry)
     return json_response(orjson.dumps({"object": "list", "data": data}))
 

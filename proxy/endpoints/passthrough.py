@@ -32,12 +32,15 @@ def _handler(path: str, capability: str) -> Callable[[Request], Awaitable[Respon
             # Embedding models are rarely listed for routing; any provider that
             # declares the capability may serve the name as given.
             capable = [
-                p for name, p in gateway.providers.items()
+                p
+                for name, p in gateway.providers.items()
                 if name in gateway.available and getattr(p.config, capability)
             ]
             if not capable:
                 raise NotFound(
-                    f"no configured provider serves {path} for model {model_id!r}", param="model", code="model_not_found"
+                    f"no configured provider serves {path} for model {model_id!r}",
+                    param="model",
+                    code="model_not_found",
                 )
             provider, upstream_model = capable[0], model_id
         response = await provider.passthrough(path, {**body, "model": upstream_model})

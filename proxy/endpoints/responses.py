@@ -72,7 +72,9 @@ async def create_response(request: Request) -> Response:
     store = gateway.responses if body.get("store", True) else None
 
     if outcome.stream is not None:
-        events = dialect.ResponseEvents(response, input_tokens=estimate_messages_tokens(chat["messages"], chat.get("tools")))
+        events = dialect.ResponseEvents(
+            response, input_tokens=estimate_messages_tokens(chat["messages"], chat.get("tools"))
+        )
         return EventStream(
             _stream(outcome.stream, events, store, record, outcome.decision.provider),
             headers={**SSE_HEADERS, **outcome.headers},
@@ -89,8 +91,9 @@ async def _save(store: ResponseStore, response: JSON, record: JSON) -> None:
     await store.put(response["id"], {**record, "messages": messages, "response": response})
 
 
-async def _stream(relay: StreamRelay, events: dialect.ResponseEvents, store: ResponseStore | None,
-                  record: JSON, provider: str) -> AsyncIterator[bytes]:
+async def _stream(
+    relay: StreamRelay, events: dialect.ResponseEvents, store: ResponseStore | None, record: JSON, provider: str
+) -> AsyncIterator[bytes]:
     async def finish() -> bytes:
         closing, final = events.finish()
         if store is not None:
@@ -106,7 +109,9 @@ async def _owned(request: Request) -> tuple[ResponseStore, str, JSON]:
     response_id = request.path_params["response_id"]
     record = await gateway.responses.get(response_id)
     if record is None or record.get("project") != authenticate(request).project:
-        raise NotFound(f"No response with id {response_id!r} is stored.", param="response_id", code="response_not_found")
+        raise NotFound(
+            f"No response with id {response_id!r} is stored.", param="response_id", code="response_not_found"
+        )
     return gateway.responses, response_id, record
 
 

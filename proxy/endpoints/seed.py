@@ -94,8 +94,11 @@ def _principal(request: Request, body: JSON) -> Principal:
     project = _string(body, "projectId")
     if project is not None and principal.token_id is None and principal.project == "default":
         if not _ID.match(project) or len(project) > 64:
-            raise InvalidRequest("'projectId' must be 1-64 letters, digits, '_', '.', ':' or '-'", param="projectId",
-                                 code="invalid_value")
+            raise InvalidRequest(
+                "'projectId' must be 1-64 letters, digits, '_', '.', ':' or '-'",
+                param="projectId",
+                code="invalid_value",
+            )
         principal = replace(principal, project=project)
     return principal
 
@@ -208,8 +211,9 @@ async def code(request: Request) -> Response:
     assert task is not None
     files = body.get("files") or []
     if not isinstance(files, list):
-        raise InvalidRequest("'files' must be an array of paths or {path, content} objects", param="files",
-                             code="invalid_type")
+        raise InvalidRequest(
+            "'files' must be an array of paths or {path, content} objects", param="files", code="invalid_type"
+        )
     context = body.get("context")
     if context is not None and not isinstance(context, dict):
         raise InvalidRequest("'context' must be an object", param="context", code="invalid_type")
@@ -248,16 +252,25 @@ async def code(request: Request) -> Response:
 
 
 def _message_json(message: Message) -> JSON:
-    return {"seq": message.seq, "role": message.role, "content": message.content,
-            "createdAt": _iso(message.created_at), "metadata": message.metadata}
+    return {
+        "seq": message.seq,
+        "role": message.role,
+        "content": message.content,
+        "createdAt": _iso(message.created_at),
+        "metadata": message.metadata,
+    }
 
 
 def context_json(conversation: Conversation) -> JSON:
     summary = conversation.summary
     return {
         "conversationId": conversation.id,
-        "summary": None if summary is None else {
-            "text": summary.text, "version": summary.version, "coversThroughMessage": summary.through_seq,
+        "summary": None
+        if summary is None
+        else {
+            "text": summary.text,
+            "version": summary.version,
+            "coversThroughMessage": summary.through_seq,
             "createdAt": _iso(summary.created_at),
         },
         "messages": [_message_json(m) for m in conversation.recent],
@@ -286,10 +299,10 @@ async def context(request: Request) -> Response:
 _CLI_SYSTEM = {
     "chat": "You are a helpful assistant for a developer working in a terminal. Be concise.",
     "code": "You are an expert code reviewer. Analyse the code in the request for bugs, risks and improvements; "
-            "be specific and cite file names and lines.",
+    "be specific and cite file names and lines.",
     "diff": "You change code by writing patches. Answer with ONE unified diff in git format (`--- a/path`, "
-            "`+++ b/path`, `@@` hunks with correct line counts) inside a ```diff fenced block that `git apply` "
-            "accepts, then one short line saying what it does.",
+    "`+++ b/path`, `@@` hunks with correct line counts) inside a ```diff fenced block that `git apply` "
+    "accepts, then one short line saying what it does.",
 }
 _CLI_MODEL = {"chat": "chat", "code": "analyze", "diff": "code"}
 _DIFF_FENCE = re.compile(r"```(?:diff|patch)[^\n]*\n(.*?)```", re.DOTALL)
@@ -313,8 +326,9 @@ def _cli_message(body: JSON, mode: str, message: str) -> str:
     if raw is None:
         return message
     if not isinstance(raw, dict):
-        raise InvalidRequest("'context' must be an object {cwd, files, gitStatus}", param="context",
-                             code="invalid_type")
+        raise InvalidRequest(
+            "'context' must be an object {cwd, files, gitStatus}", param="context", code="invalid_type"
+        )
     cwd, status, files = raw.get("cwd"), raw.get("gitStatus"), raw.get("files") or []
     if not isinstance(files, list):
         raise InvalidRequest("'context.files' must be an array", param="context.files", code="invalid_type")
@@ -346,35 +360,53 @@ async def mcp_cli(request: Request) -> Response:
     stream_options = options if isinstance(options, dict) else None
     approval = request.headers.get("x-gateway-approve-escalation")
     if body.get("conversationId") is not None:
-        turn = TurnRequest(_conversation_id(body), text, principal, "/v1/mcp-cli", model=model, quality=quality,
-                           system=_CLI_SYSTEM[mode], project_id=principal.project, stream=stream,
-                           client=request.headers.get("user-agent"), stream_options=stream_options,
-                           approval=approval)
+        turn = TurnRequest(
+            _conversation_id(body),
+            text,
+            principal,
+            "/v1/mcp-cli",
+            model=model,
+            quality=quality,
+            system=_CLI_SYSTEM[mode],
+            project_id=principal.project,
+            stream=stream,
+            client=request.headers.get("user-agent"),
+            stream_options=stream_options,
+            approval=approval,
+        )
         result = await run_turn(gateway, turn)
         if result.stream is not None:
             return _sse(result)
-        answer = _cli_answer(result.text, mode, result.decision.model.id,
-                             Usage(result.input_tokens, result.output_tokens), result.cost)
+        answer = _cli_answer(
+            result.text, mode, result.decision.model.id, Usage(result.input_tokens, result.output_tokens), result.cost
+        )
         answer["conversationId"] = result.conversation.id
         return json_response(orjson.dumps(answer), headers=_headers(result))
-    chat_body: JSON = {"model": model, "messages": [{"role": "system", "content": _CLI_SYSTEM[mode]},
-                                                    {"role": "user", "content": text}]}
+    chat_body: JSON = {
+        "model": model,
+        "messages": [{"role": "system", "content": _CLI_SYSTEM[mode]}, {"role": "user", "content": text}],
+    }
     if stream:
         chat_body["stream"] = True
         if stream_options:
             chat_body["stream_options"] = stream_options
-    call = ChatCall(principal=principal, endpoint="/v1/mcp-cli", quality=quality,
-                    client=request.headers.get("user-agent"), approval=approval)
+    call = ChatCall(
+        principal=principal,
+        endpoint="/v1/mcp-cli",
+        quality=quality,
+        client=request.headers.get("user-agent"),
+        approval=approval,
+    )
     outcome = await run_chat(gateway, chat_body, call)
     if outcome.stream is not None:
-        return StreamingResponse(outcome.stream, media_type="text/event-stream",
-                                 headers={**SSE_HEADERS, **outcome.headers})
+        return StreamingResponse(
+            outcome.stream, media_type="text/event-stream", headers={**SSE_HEADERS, **outcome.headers}
+        )
     assert outcome.response is not None
     choice = (outcome.response.get("choices") or [{}])[0] or {}
     content = str((choice.get("message") or {}).get("content") or "")
     usage = Usage.from_openai(outcome.response.get("usage")) or Usage()
-    answer = _cli_answer(content, mode, outcome.decision.model.id, usage,
-                         outcome.cost)
+    answer = _cli_answer(content, mode, outcome.decision.model.id, usage, outcome.cost)
     return json_response(orjson.dumps(answer), headers=outcome.headers)
 
 
@@ -383,8 +415,11 @@ def _cli_answer(text: str, mode: str, model: str, usage: Usage, cost: Decimal) -
         "message": text,
         "patch": extract_patch(text) if mode == "diff" else None,
         "model": model,
-        "tokens": {"input": usage.input_tokens, "output": usage.output_tokens,
-                   "total": usage.input_tokens + usage.output_tokens},
+        "tokens": {
+            "input": usage.input_tokens,
+            "output": usage.output_tokens,
+            "total": usage.input_tokens + usage.output_tokens,
+        },
         "cost": _cost(cost),
     }
 

@@ -117,10 +117,21 @@ async def ask(ctx: Context, info: dict[str, Any], keep: dict[str, str] | None = 
 
 def not_approved(info: dict[str, Any]) -> Refused:
     """For clients without elicitation: the details, and how to approve by repeating the call."""
-    details = {key: info.get(key) for key in ("fromTier", "proposedTier", "proposedModel", "reason",
-                                               "estimatedCostUsd", "approvalToken", "expiresInSeconds")}
+    details = {
+        key: info.get(key)
+        for key in (
+            "fromTier",
+            "proposedTier",
+            "proposedModel",
+            "reason",
+            "estimatedCostUsd",
+            "approvalToken",
+            "expiresInSeconds",
+        )
+    }
     return Refused(
-        "escalation_required: " + json.dumps(details)
+        "escalation_required: "
+        + json.dumps(details)
         + " -- to approve, call the tool again with the same arguments and approval_token set to approvalToken"
     )
 

@@ -39,9 +39,11 @@ class WorkspaceDB:
 
     def tables(self) -> list[str]:
         with self._lock:
-            rows = self._connection().execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
-            ).fetchall()
+            rows = (
+                self._connection()
+                .execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1")
+                .fetchall()
+            )
         return [str(row[0]) for row in rows]
 
     def query(self, sql: str, params: list[Any]) -> tuple[list[str], list[list[Any]], bool]:

@@ -63,12 +63,16 @@ class McpHttp:
         if settings is self.applied:
             return
         fresh, live = security_settings(config), self.manager.security_settings
-        if live is not None and (fresh.allowed_hosts, fresh.allowed_origins) != (live.allowed_hosts, live.allowed_origins):
+        if live is not None and (fresh.allowed_hosts, fresh.allowed_origins) != (
+            live.allowed_hosts,
+            live.allowed_origins,
+        ):
             live.allowed_hosts, live.allowed_origins = fresh.allowed_hosts, fresh.allowed_origins
             log.info("/mcp: Host and Origin checks follow the reloaded mcp.allowed_hosts / mcp.allowed_origins")
         if settings.stateless_http != self.applied.stateless_http:
-            log.warning("/mcp: mcp.stateless_http changed to %s; it takes effect after a restart",
-                        settings.stateless_http)
+            log.warning(
+                "/mcp: mcp.stateless_http changed to %s; it takes effect after a restart", settings.stateless_http
+            )
         self.applied = settings
 
 

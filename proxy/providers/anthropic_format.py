@@ -35,7 +35,9 @@ def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text")
+        return "".join(
+            part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text"
+        )
     return ""
 
 
@@ -100,12 +102,20 @@ def request_to_anthropic(body: JSON) -> JSON:
                     arguments = orjson.loads(function.get("arguments") or "{}")
                 except orjson.JSONDecodeError:
                     arguments = {"_raw": function.get("arguments")}
-                blocks.append({"type": "tool_use", "id": call.get("id"), "name": function.get("name"), "input": arguments})
+                blocks.append(
+                    {"type": "tool_use", "id": call.get("id"), "name": function.get("name"), "input": arguments}
+                )
             append("assistant", blocks)
         elif role == "tool":
             append(
                 "user",
-                [{"type": "tool_result", "tool_use_id": message.get("tool_call_id"), "content": _text_of(message.get("content"))}],
+                [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": message.get("tool_call_id"),
+                        "content": _text_of(message.get("content")),
+                    }
+                ],
             )
 
     request: JSON = {
@@ -235,7 +245,12 @@ class StreamTranslator:
             if block.get("type") == "tool_use":
                 index = len(self.tool_index)
                 self.tool_index[event.get("index", 0)] = index
-                call = {"index": index, "id": block.get("id"), "type": "function", "function": {"name": block.get("name"), "arguments": ""}}
+                call = {
+                    "index": index,
+                    "id": block.get("id"),
+                    "type": "function",
+                    "function": {"name": block.get("name"), "arguments": ""},
+                }
                 return [self._chunk({"tool_calls": [call]})]
             return []
         if kind == "content_block_delta":

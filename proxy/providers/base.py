@@ -35,8 +35,10 @@ class Provider:
             transport=self.transport,
         )
         self._fast: dict[str, httpx.URL | None] = {}
-        self._headers = {kind: _merged(self.client.headers, extra) for kind, extra in (("json", _JSON_HEADERS),
-                                                                                        ("sse", _SSE_HEADERS))}
+        self._headers = {
+            kind: _merged(self.client.headers, extra)
+            for kind, extra in (("json", _JSON_HEADERS), ("sse", _SSE_HEADERS))
+        }
         self._extensions = {"timeout": self.client.timeout.as_dict()}
         self._prepared_posts: dict[tuple[str, str], PreparedPost | None] = {}
 
@@ -104,8 +106,11 @@ class Provider:
         key = (path, kind)
         if key not in self._prepared_posts:
             url = self._fast_url(path)
-            self._prepared_posts[key] = (None if url is None or self.transport is None else
-                                         PreparedPost.build(url, self._headers[kind], self._extensions["timeout"]))
+            self._prepared_posts[key] = (
+                None
+                if url is None or self.transport is None
+                else PreparedPost.build(url, self._headers[kind], self._extensions["timeout"])
+            )
         return self._prepared_posts[key]
 
     async def _post_raw(self, path: str, content: bytes) -> tuple[int, bytes, str | None]:
@@ -165,7 +170,9 @@ class Provider:
             status_code=status,
             provider=self.name,
             code=code or ("rate_limit_exceeded" if status == 429 else f"upstream_{status}"),
-            error_type="rate_limit_error" if status == 429 else ("invalid_request_error" if status < 500 else "upstream_error"),
+            error_type="rate_limit_error"
+            if status == 429
+            else ("invalid_request_error" if status < 500 else "upstream_error"),
             headers=passed_headers,
         )
 
@@ -250,7 +257,6 @@ async def iter_sse_data(response: ByteSource) -> AsyncIterator[bytes]:
                 yield line[5:].lstrip(b" ")
     if buffer.startswith(b"data:"):
         yield buffer[5:].strip()
-
 
 
 def _text(value: bytes | None) -> str | None:

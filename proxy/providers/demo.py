@@ -48,7 +48,7 @@ def demo_answer(body: JSON) -> str:
     picks = [_SENTENCES[digest[i] % len(_SENTENCES)] for i in range(3)]
     shown = question if len(question) <= 80 else question[:77] + "..."
     return (
-        f"[demo model] You asked: \"{shown}\". {' '.join(picks)} "
+        f'[demo model] You asked: "{shown}". {" ".join(picks)} '
         "Set OPENAI_API_KEY, ANTHROPIC_API_KEY or OPENROUTER_API_KEY, or run Ollama, for real answers."
     )
 
@@ -71,7 +71,12 @@ class DemoProvider(Provider):
             "created": int(time.time()),
             "model": body["model"],
             "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": None}
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                }
             ],
             "usage": self._usage(body, text),
         }
@@ -84,7 +89,9 @@ class DemoProvider(Provider):
             "created": int(time.time()),
             "model": body["model"],
         }
-        yield orjson.dumps({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+        yield orjson.dumps(
+            {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
+        )
         words = text.split(" ")
         for index, word in enumerate(words):
             piece = word if index == 0 else " " + word

@@ -367,8 +367,9 @@ class FastTransport(httpx.AsyncBaseTransport):
             extensions={"http_version": b"HTTP/1.1"},
         )
 
-    async def _exchange(self, origin: Origin, head: bytes, body: bytes, is_head: bool,
-                        timeouts: dict[str, Any]) -> _Connection:
+    async def _exchange(
+        self, origin: Origin, head: bytes, body: bytes, is_head: bool, timeouts: dict[str, Any]
+    ) -> _Connection:
         """Send one request on a pooled (or new) connection; return it once the response headers are in."""
         connection = self._take_idle(origin)
         reused = connection is not None
@@ -437,8 +438,11 @@ class FastTransport(httpx.AsyncBaseTransport):
         """POST and return once the response headers are in; the body is read from the stream."""
         head = target.head + str(len(body)).encode("ascii") + b"\r\n\r\n"
         connection = await self._exchange(target.origin, head, body, False, target.timeouts)
-        return RawStream(connection.status, connection.headers,
-                         _ResponseStream(self, target.origin, connection, target.timeouts.get("read")))
+        return RawStream(
+            connection.status,
+            connection.headers,
+            _ResponseStream(self, target.origin, connection, target.timeouts.get("read")),
+        )
 
     async def aclose(self) -> None:
         for idle in self._idle.values():

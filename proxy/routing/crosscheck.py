@@ -85,10 +85,16 @@ def verdict(first: str, second: str, *, json_mode: bool) -> tuple[Verdict, str]:
 
 def judge_prompt(request_text: str, first: str, second: str) -> list[JSON]:
     return [
-        {"role": "system", "content": "You compare two answers to the same request. Reply with one letter: A or B, "
-                                      "the answer that is more correct and complete."},
-        {"role": "user", "content": f"Request:\n{request_text[:4000]}\n\nAnswer A:\n{first[:6000]}\n\n"
-                                    f"Answer B:\n{second[:6000]}\n\nWhich is better? Reply A or B."},
+        {
+            "role": "system",
+            "content": "You compare two answers to the same request. Reply with one letter: A or B, "
+            "the answer that is more correct and complete.",
+        },
+        {
+            "role": "user",
+            "content": f"Request:\n{request_text[:4000]}\n\nAnswer A:\n{first[:6000]}\n\n"
+            f"Answer B:\n{second[:6000]}\n\nWhich is better? Reply A or B.",
+        },
     ]
 
 

@@ -23,13 +23,19 @@ QUALITIES = ("low", "normal", "high")
 def chat_body(body: JSON) -> JSON:
     """An OpenAI-shaped chat body from either request shape; bad input raises `InvalidRequest`."""
     if "messages" in body:
-        chat = {k: v for k, v in body.items() if k not in ("dryRun", "message", "qualityLevel", "conversationId",
-                                                             "userId", "projectId")}
+        chat = {
+            k: v
+            for k, v in body.items()
+            if k not in ("dryRun", "message", "qualityLevel", "conversationId", "userId", "projectId")
+        }
     else:
         message = body.get("message")
         if not isinstance(message, str) or not message.strip():
-            raise InvalidRequest("send 'message' (a string) or 'messages' (an OpenAI messages array)",
-                                 param="message", code="missing_required_parameter")
+            raise InvalidRequest(
+                "send 'message' (a string) or 'messages' (an OpenAI messages array)",
+                param="message",
+                code="missing_required_parameter",
+            )
         chat = {"messages": [{"role": "user", "content": message}]}
         for key in ("model", "tools", "max_tokens", "response_format"):
             if key in body:
@@ -44,7 +50,9 @@ def quality_of(body: JSON, header: str | None) -> str | None:
     if value is None:
         value = header
     if value is not None and value not in QUALITIES:
-        raise InvalidRequest("'qualityLevel' must be one of low, normal, high", param="qualityLevel", code="invalid_value")
+        raise InvalidRequest(
+            "'qualityLevel' must be one of low, normal, high", param="qualityLevel", code="invalid_value"
+        )
     return value
 
 

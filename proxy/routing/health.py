@@ -165,8 +165,17 @@ class HealthBoard:
             circuit.trial_until = now + self.config.cooldown_seconds
         return trials
 
-    def record(self, provider: str, model: str, ok: bool, *, latency_ms: float | None = None,
-               error: str | None = None, timeout: bool = False, provider_wide: bool = False) -> None:
+    def record(
+        self,
+        provider: str,
+        model: str,
+        ok: bool,
+        *,
+        latency_ms: float | None = None,
+        error: str | None = None,
+        timeout: bool = False,
+        provider_wide: bool = False,
+    ) -> None:
         """One call's outcome. `provider_wide` failures (connection refused, 5xx for every model) also count against the provider."""
         keys = [_model_key(model)]
         if ok or provider_wide:
@@ -181,7 +190,9 @@ class HealthBoard:
         circuit.window.append(ok)
         circuit.trial_until = 0.0
         if latency_ms is not None:
-            circuit.latency_ms = latency_ms if circuit.latency_ms is None else 0.8 * circuit.latency_ms + 0.2 * latency_ms
+            circuit.latency_ms = (
+                latency_ms if circuit.latency_ms is None else 0.8 * circuit.latency_ms + 0.2 * latency_ms
+            )
         if ok:
             if was != "closed":
                 log.info("circuit %s closed again after a successful call", key)
@@ -197,13 +208,17 @@ class HealthBoard:
         circuit.consecutive_failures += 1
         circuit.last_error = error
         recent = list(circuit.window)
-        rate_tripped = len(recent) >= self.config.min_calls and recent.count(False) / len(recent) >= self.config.error_rate
+        rate_tripped = (
+            len(recent) >= self.config.min_calls and recent.count(False) / len(recent) >= self.config.error_rate
+        )
         # A failure once the cooldown is over (the trial's, or a late one) opens it again at once.
         half_open = circuit.current_state(self.clock(), self.config.cooldown_seconds) == "half_open"
         tripped = half_open or circuit.consecutive_failures >= self.config.failure_threshold or rate_tripped
         if tripped:
             if was != "open":
-                log.warning("circuit %s opened after %d consecutive failures (%s)", key, circuit.consecutive_failures, error)
+                log.warning(
+                    "circuit %s opened after %d consecutive failures (%s)", key, circuit.consecutive_failures, error
+                )
             circuit.state = "open"
             circuit.opened_at = self.clock()
         if self.share is not None:

@@ -97,16 +97,30 @@ def parse_circuit(record: Any, age: float) -> SharedCircuit:
     state = record["state"]
     if state not in ("open", "closed"):
         raise ValueError(f"unknown circuit state {state!r}")
-    return SharedCircuit(state=state, opened_at=float(record["openedAt"]), age=max(0.0, float(age)),
-                         failures=int(record["failures"]), version=int(record["version"]),
-                         epoch=str(record.get("epoch") or ""), error=str(record.get("error") or "") or None)
+    return SharedCircuit(
+        state=state,
+        opened_at=float(record["openedAt"]),
+        age=max(0.0, float(age)),
+        failures=int(record["failures"]),
+        version=int(record["version"]),
+        epoch=str(record.get("epoch") or ""),
+        error=str(record.get("error") or "") or None,
+    )
 
 
 class RedisHealthShare:
     """Keeps one worker's `HealthBoard` in step with every other worker's, through Redis."""
 
-    def __init__(self, board: HealthBoard, redis: aioredis.Redis, prefix: str, *, refresh_seconds: float = 1.0,
-                 timeout_seconds: float = 1.0, max_pending: int = 1000) -> None:
+    def __init__(
+        self,
+        board: HealthBoard,
+        redis: aioredis.Redis,
+        prefix: str,
+        *,
+        refresh_seconds: float = 1.0,
+        timeout_seconds: float = 1.0,
+        max_pending: int = 1000,
+    ) -> None:
         self.board = board
         self.redis = redis
         self.circuits_key = prefix + "health:circuits"
@@ -132,8 +146,9 @@ class RedisHealthShare:
         """Whether this worker runs the half-open trial (True too when Redis cannot say)."""
         try:
             claimed = await asyncio.wait_for(
-                self.redis.set(self.key_prefix + "trial:" + key, self.worker, nx=True,
-                               px=max(1, int(lease_seconds * 1000))),
+                self.redis.set(
+                    self.key_prefix + "trial:" + key, self.worker, nx=True, px=max(1, int(lease_seconds * 1000))
+                ),
                 self.timeout,
             )
         except (RedisError, OSError, TimeoutError) as error:
@@ -168,9 +183,17 @@ class RedisHealthShare:
         key = outcome.key
         return await self._script(
             keys=[self.circuits_key, self.key_prefix + "failures:" + key, self.key_prefix + "trial:" + key],
-            args=[key, "ok" if outcome.ok else "fail", int(outcome.tripped), config.failure_threshold,
-                  config.failure_window_seconds, config.cooldown_seconds, outcome.error or "",
-                  uuid.uuid4().hex, self.channel],
+            args=[
+                key,
+                "ok" if outcome.ok else "fail",
+                int(outcome.tripped),
+                config.failure_threshold,
+                config.failure_window_seconds,
+                config.cooldown_seconds,
+                outcome.error or "",
+                uuid.uuid4().hex,
+                self.channel,
+            ],
         )
 
     async def _listen_forever(self) -> None:
@@ -186,7 +209,7 @@ class RedisHealthShare:
                 self._unavailable(error)
             finally:
                 try:
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
                 except (RedisError, OSError):
                     pass
             await asyncio.sleep(1.0)
@@ -231,8 +254,9 @@ class RedisHealthShare:
 
     def _unavailable(self, error: BaseException) -> None:
         if self.available:
-            log.warning("health: Redis unreachable (%s); circuits are this worker's own until it is back",
-                        type(error).__name__)
+            log.warning(
+                "health: Redis unreachable (%s); circuits are this worker's own until it is back", type(error).__name__
+            )
         self.available = False
 
     def _available(self) -> None:

@@ -43,7 +43,9 @@ class OpenRouterFree:
                 pass  # no loop (a CLI dry run): use what is cached
         if self._models and not self._announced:
             self._announced = True
-            log.warning("L0 has no usable model: using OpenRouter's free models %s", ", ".join(m.id for m in self._models))
+            log.warning(
+                "L0 has no usable model: using OpenRouter's free models %s", ", ".join(m.id for m in self._models)
+            )
         return self._models
 
     async def _refresh_once(self) -> None:
@@ -67,7 +69,9 @@ class OpenRouterFree:
         self.fetched_at = time.monotonic()
         self.last_error = None
         self._announced = False
-        log.info("OpenRouter free models (top %d): %s", self.config.top, ", ".join(m.id for m in self._models) or "none")
+        log.info(
+            "OpenRouter free models (top %d): %s", self.config.top, ", ".join(m.id for m in self._models) or "none"
+        )
         return self._models
 
     def status(self) -> dict[str, Any]:

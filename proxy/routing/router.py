@@ -24,6 +24,7 @@ class FreeModels(Protocol):
 
     def models(self) -> tuple[ModelConfig, ...]: ...
 
+
 VIRTUAL_MODELS: tuple[str, ...] = ("auto", *TIERS, *TASKS)
 
 
@@ -32,8 +33,13 @@ def tier_index(tier: Tier) -> int:
 
 
 class Router:
-    def __init__(self, config: Config, available_providers: set[str], health: HealthBoard | None = None,
-                 free_models: FreeModels | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        available_providers: set[str],
+        health: HealthBoard | None = None,
+        free_models: FreeModels | None = None,
+    ) -> None:
         self.config = config
         self.routing = config.routing
         self.health = health
@@ -54,7 +60,9 @@ class Router:
 
     # -- public --------------------------------------------------------------
 
-    def route(self, body: dict[str, Any], *, quality: str | None = None, principal: Principal | None = None) -> RouteDecision:
+    def route(
+        self, body: dict[str, Any], *, quality: str | None = None, principal: Principal | None = None
+    ) -> RouteDecision:
         requested = body.get("model") or "auto"
         if not isinstance(requested, str):
             requested = "auto"
@@ -63,16 +71,28 @@ class Router:
 
         concrete = self.by_id.get(target)
         if concrete is not None and target not in VIRTUAL_MODELS:
-            if principal is not None and principal.request_max_tier is not None and \
-                    tier_index(concrete.tier) > tier_index(principal.request_max_tier):
+            if (
+                principal is not None
+                and principal.request_max_tier is not None
+                and tier_index(concrete.tier) > tier_index(principal.request_max_tier)
+            ):
                 raise _above_request_ceiling(
                     f"model {concrete.id!r} is tier {concrete.tier}, above this request's "
                     f"x-gateway-max-tier {principal.request_max_tier}"
                 )
             found = classify(body, quality)
             reasons.append("model:explicit")
-            return RouteDecision(requested, concrete, found.task, found.complexity, concrete.tier, tuple(reasons),
-                                 (concrete,), ceiling=self.max_tier(principal), flexible=False)
+            return RouteDecision(
+                requested,
+                concrete,
+                found.task,
+                found.complexity,
+                concrete.tier,
+                tuple(reasons),
+                (concrete,),
+                ceiling=self.max_tier(principal),
+                flexible=False,
+            )
         if target not in VIRTUAL_MODELS:
             configured = self.config.model(target)
             if configured is not None:
@@ -123,8 +143,17 @@ class Router:
             reasons.append("tier:openrouter_free")
         if self.health is not None and not self.health.usable(model.provider, model.id):
             reasons.append("health:all_circuits_open")
-        return RouteDecision(requested, model, task, found.complexity, chosen_tier, tuple(reasons), candidates,
-                             ceiling=ceiling, flexible=target not in TIERS)
+        return RouteDecision(
+            requested,
+            model,
+            task,
+            found.complexity,
+            chosen_tier,
+            tuple(reasons),
+            candidates,
+            ceiling=ceiling,
+            flexible=target not in TIERS,
+        )
 
     def max_tier(self, principal: Principal | None) -> Tier:
         ceiling = self.routing.max_tier
@@ -159,8 +188,13 @@ class Router:
         rank = {name: i for i, name in enumerate(self.routing.task_models.get(task, ()))}
 
         def key(model: ModelConfig) -> tuple[int, bool, float, int, int]:
-            return (rank.get(model.id, len(rank)), not self._usable(model), _price_key(model),
-                    ranked.get(model.id, 0), -model.context_window)
+            return (
+                rank.get(model.id, len(rank)),
+                not self._usable(model),
+                _price_key(model),
+                ranked.get(model.id, 0),
+                -model.context_window,
+            )
 
         fitting.sort(key=key)
         leaders = [m for m in fitting if key(m) == key(fitting[0])]
@@ -186,7 +220,9 @@ class Router:
     def _tier_for(self, task: Task, found: Classification) -> Tier:
         """First matching YAML rule, else the complexity's default tier."""
         for rule in self.routing.rules:
-            if (rule.task is None or rule.task == task) and (rule.complexity is None or rule.complexity == found.complexity):
+            if (rule.task is None or rule.task == task) and (
+                rule.complexity is None or rule.complexity == found.complexity
+            ):
                 return rule.tier
         return self.routing.complexity_tiers[found.complexity]
 
@@ -198,7 +234,8 @@ def _above_request_ceiling(what: str) -> PermissionDenied:
     """The request's own `x-gateway-max-tier` rules out every model it could use: raise or drop the header."""
     return PermissionDenied(
         f"{what}; raise or drop the header, or name a model at or below it",
-        param="x-gateway-max-tier", code="tier_ceiling",
+        param="x-gateway-max-tier",
+        code="tier_ceiling",
     )
 
 

@@ -138,7 +138,11 @@ def _keys(alt: str) -> list[str] | None:
         word = re.match(r"\w+", literal)
         assert word is not None
         token = word.group(0)
-        whole_word = len(token) < len(literal) or (match is not None and match.end() == len(body)) or body[len(literal) :].startswith(r"\b")
+        whole_word = (
+            len(token) < len(literal)
+            or (match is not None and match.end() == len(body))
+            or body[len(literal) :].startswith(r"\b")
+        )
         if len(token) >= 3:
             return [token[:3]]
         if whole_word:
@@ -212,4 +216,3 @@ class Vocabulary:
     def distinct(self, scan: Scan) -> int:
         """How many different phrases (as matched) occur."""
         return len({text for _, text in self._hits(scan)})
-

@@ -36,7 +36,9 @@ from .writer import Retention, WriterProcess, WriterUnavailable
 log = logging.getLogger("proxy.usage")
 
 GROUP = "ingest"
-_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+_RENEW = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+)
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 
@@ -67,8 +69,17 @@ class StreamPublisher:
 
 
 class Ingester:
-    def __init__(self, client: redis.Redis, keys: StreamKeys, path: Path, *, lock_seconds: float,
-                 batch_size: int, limits: SqlLimits, retention: Retention) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: StreamKeys,
+        path: Path,
+        *,
+        lock_seconds: float,
+        batch_size: int,
+        limits: SqlLimits,
+        retention: Retention,
+    ) -> None:
         self.client = client
         self.keys = keys
         self.path = path
@@ -149,8 +160,9 @@ class Ingester:
                 return
 
     def _read(self, block_ms: int | None) -> int:
-        reply: Any = self.client.xreadgroup(GROUP, self.consumer, {self.keys.events: ">"}, count=self.batch_size,
-                                       block=block_ms)
+        reply: Any = self.client.xreadgroup(
+            GROUP, self.consumer, {self.keys.events: ">"}, count=self.batch_size, block=block_ms
+        )
         entries = reply[0][1] if reply else []
         self._write(entries)
         return len(entries)

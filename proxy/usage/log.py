@@ -35,20 +35,32 @@ class UsageLog:
         self.path = data_dir / "usage.duckdb"
         self.limits = SqlLimits(usage.sql_max_rows, usage.sql_timeout_seconds, usage.sql_max_chars)
         self.keys = StreamKeys(config.redis_prefix)
-        retention = Retention(usage.retention_days, data_dir / "usage-archive" if usage.archive else None,
-                              usage.retention_check_seconds)
+        retention = Retention(
+            usage.retention_days, data_dir / "usage-archive" if usage.archive else None, usage.retention_check_seconds
+        )
         self.store: WriterProcess | None = None
         self.ingester: Ingester | None = None
         self.publisher: StreamPublisher | None = None
         self._redis: redis.Redis | None = None
-        options = {"batch_size": usage.batch_size, "flush_interval": usage.flush_interval_seconds,
-                   "max_pending": usage.max_pending, "convert": event_record}
+        options = {
+            "batch_size": usage.batch_size,
+            "flush_interval": usage.flush_interval_seconds,
+            "max_pending": usage.max_pending,
+            "convert": event_record,
+        }
         if config.redis_url:
             self._redis = redis.Redis.from_url(config.redis_url, socket_connect_timeout=2, health_check_interval=10)
             self.publisher = StreamPublisher(self._redis, self.keys)
             self.spool = Spool(self.publisher, data_dir / "usage-spill", name="stream", **options)  # type: ignore[arg-type]
-            self.ingester = Ingester(self._redis, self.keys, self.path, lock_seconds=usage.ingester_lock_seconds,
-                                     batch_size=usage.batch_size, limits=self.limits, retention=retention)
+            self.ingester = Ingester(
+                self._redis,
+                self.keys,
+                self.path,
+                lock_seconds=usage.ingester_lock_seconds,
+                batch_size=usage.batch_size,
+                limits=self.limits,
+                retention=retention,
+            )
         else:
             self.store = WriterProcess(self.path, self.limits, retention)
             self.spool = Spool(self.store.insert, data_dir / "usage-spill", name="direct", **options)  # type: ignore[arg-type]
@@ -103,7 +115,9 @@ class UsageLog:
             await client.rpush(self.keys.sql, orjson.dumps({"id": query_id, "sql": sql}))
             reply = await client.blpop([self.keys.reply(query_id)], timeout=wait)
         except (RedisError, OSError) as error:
-            raise ServiceUnavailable(f"cannot reach Redis to run the query: {error}", code="usage_unavailable") from None
+            raise ServiceUnavailable(
+                f"cannot reach Redis to run the query: {error}", code="usage_unavailable"
+            ) from None
         if reply is None:
             raise ServiceUnavailable(f"no usage ingester answered within {wait:g}s", code="usage_unavailable")
         return query_answer(orjson.loads(reply[1]))

@@ -43,6 +43,7 @@ def precheck_sql(sql: object, limits: SqlLimits) -> str:
 # A query's answer as it travels between processes (the writer, the Redis ingester):
 # {"result": {...}} or {"error": {...the OpenAI error shape...}, "status": n}.
 
+
 def error_reply(error: GatewayError) -> dict[str, Any]:
     return {"error": error.body()["error"], "status": error.status_code}
 
@@ -53,6 +54,11 @@ def query_answer(reply: dict[str, Any]) -> QueryResult:
         shape = reply["error"]
         if isinstance(shape, str):  # the writer itself failed, as opposed to refusing the query
             raise ServiceUnavailable(f"the usage log could not answer: {shape}", code="usage_unavailable")
-        raise GatewayError(shape["message"], code=shape.get("code"), param=shape.get("param"),
-                           error_type=shape.get("type"), status_code=int(reply.get("status", 500)))
+        raise GatewayError(
+            shape["message"],
+            code=shape.get("code"),
+            param=shape.get("param"),
+            error_type=shape.get("type"),
+            status_code=int(reply.get("status", 500)),
+        )
     return QueryResult.from_json(reply["result"])

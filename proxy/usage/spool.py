@@ -43,8 +43,17 @@ def _alive(pid: int) -> bool:
 
 
 class Spool:
-    def __init__(self, sink: Sink, spill_dir: Path, *, name: str, batch_size: int, flush_interval: float,
-                 max_pending: int, convert: Callable[[Any], JSON]) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        spill_dir: Path,
+        *,
+        name: str,
+        batch_size: int,
+        flush_interval: float,
+        max_pending: int,
+        convert: Callable[[Any], JSON],
+    ) -> None:
         self.sink = sink
         self.spill_dir = spill_dir
         self.name = name

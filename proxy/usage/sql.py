@@ -45,8 +45,9 @@ def check_sql(sql: str, limits: SqlLimits) -> str:
     found = _FORBIDDEN.search(_STRING.sub("''", sql))
     if found:
         name = found.group(1).lower()
-        raise InvalidRequest(f"{name} is not allowed: queries may read only the usage database", param="sql",
-                             code="read_only")
+        raise InvalidRequest(
+            f"{name} is not allowed: queries may read only the usage database", param="sql", code="read_only"
+        )
     return sql
 
 

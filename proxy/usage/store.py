@@ -30,7 +30,9 @@ log = logging.getLogger("proxy.usage")
 # anti-join makes a batch idempotent, so an event delivered twice (an ingester
 # that died between insert and acknowledge) is still one row.
 _STAGE = "CREATE OR REPLACE TEMP TABLE _incoming AS SELECT * FROM usage LIMIT 0"
-_FILL = f"INSERT INTO _incoming ({', '.join(COLUMNS)}) SELECT {', '.join(f'unnest(${i + 1})' for i in range(len(COLUMNS)))}"
+_FILL = (
+    f"INSERT INTO _incoming ({', '.join(COLUMNS)}) SELECT {', '.join(f'unnest(${i + 1})' for i in range(len(COLUMNS)))}"
+)
 _MERGE = """
     INSERT INTO usage BY NAME
     SELECT * FROM _incoming i
@@ -96,9 +98,13 @@ class UsageStore:
         """
         cutoff = datetime.combine(datetime.now(UTC).date() - timedelta(days=days), datetime.min.time(), UTC)
         cursor = self._db.cursor()
-        days_found = [row[0] for row in cursor.execute(
-            "SELECT DISTINCT CAST(timezone('UTC', ts) AS DATE) AS day FROM usage WHERE ts < ? ORDER BY day",
-            [cutoff]).fetchall()]
+        days_found = [
+            row[0]
+            for row in cursor.execute(
+                "SELECT DISTINCT CAST(timezone('UTC', ts) AS DATE) AS day FROM usage WHERE ts < ? ORDER BY day",
+                [cutoff],
+            ).fetchall()
+        ]
         files: list[str] = []
         deleted = archived = 0
         for day in days_found:
@@ -117,8 +123,9 @@ class UsageStore:
                 self._db.execute("CHECKPOINT")
         return {"archived": archived, "deleted": deleted, "files": files}
 
-    def _archive_day(self, cursor: duckdb.DuckDBPyConnection, day: date, window: list[datetime],
-                     archive_dir: Path) -> tuple[Path, int]:
+    def _archive_day(
+        self, cursor: duckdb.DuckDBPyConnection, day: date, window: list[datetime], archive_dir: Path
+    ) -> tuple[Path, int]:
         # This connection may not touch files, so the rows go through a private
         # in-memory database that may: it writes the Parquet file and nothing else.
         rows = cursor.execute(f"SELECT {', '.join(COLUMNS)} FROM usage WHERE ts >= ? AND ts < ?", window).fetchall()
@@ -131,16 +138,20 @@ class UsageStore:
             scratch.execute(str(table_sql[0]) if table_sql else "")
             if rows:
                 columns = [list(column) for column in zip(*rows, strict=True)]
-                scratch.execute(f"INSERT INTO usage ({', '.join(COLUMNS)}) "
-                                f"SELECT {', '.join(f'unnest(${i + 1})' for i in range(len(COLUMNS)))}", columns)
+                scratch.execute(
+                    f"INSERT INTO usage ({', '.join(COLUMNS)}) "
+                    f"SELECT {', '.join(f'unnest(${i + 1})' for i in range(len(COLUMNS)))}",
+                    columns,
+                )
             if path.exists():
                 scratch.execute(f"""
                     INSERT INTO usage BY NAME SELECT * FROM read_parquet({_quote(path)}) a
                     WHERE NOT EXISTS (SELECT 1 FROM usage u WHERE u.request_id = a.request_id AND u.ts = a.ts)
                 """)
             count = scratch.execute("SELECT count(*) FROM usage").fetchone()
-            scratch.execute(f"COPY (SELECT * FROM usage ORDER BY ts) TO {_quote(partial)} "
-                            "(FORMAT parquet, COMPRESSION zstd)")
+            scratch.execute(
+                f"COPY (SELECT * FROM usage ORDER BY ts) TO {_quote(partial)} (FORMAT parquet, COMPRESSION zstd)"
+            )
         os.replace(partial, path)
         return path, int(count[0]) if count else 0
 

@@ -92,18 +92,37 @@ class WriterProcess:
         """Spawn the child and wait until it holds the file (or says why it cannot)."""
         write_parent, write_child = socket.socketpair()
         read_parent, read_child = socket.socketpair()
-        command = [sys.executable, "-c", _CHILD_MAIN, "--db", str(self.path),
-                   "--write-fd", str(write_child.fileno()), "--read-fd", str(read_child.fileno()),
-                   "--max-rows", str(self.limits.max_rows), "--timeout", str(self.limits.timeout_seconds),
-                   "--max-chars", str(self.limits.max_chars), "--check-seconds", str(self.retention.check_seconds)]
+        command = [
+            sys.executable,
+            "-c",
+            _CHILD_MAIN,
+            "--db",
+            str(self.path),
+            "--write-fd",
+            str(write_child.fileno()),
+            "--read-fd",
+            str(read_child.fileno()),
+            "--max-rows",
+            str(self.limits.max_rows),
+            "--timeout",
+            str(self.limits.timeout_seconds),
+            "--max-chars",
+            str(self.limits.max_chars),
+            "--check-seconds",
+            str(self.retention.check_seconds),
+        ]
         if self.retention.days is not None:
             command += ["--retention-days", str(self.retention.days)]
         if self.retention.archive_dir is not None:
             command += ["--archive-dir", str(self.retention.archive_dir)]
         # Its own session: a Ctrl-C meant for the gateway must not kill the writer
         # before the gateway has flushed its last events into it.
-        process = subprocess.Popen(command, pass_fds=(write_child.fileno(), read_child.fileno()),
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            pass_fds=(write_child.fileno(), read_child.fileno()),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         write_child.close()
         read_child.close()
         write = Connection(write_parent.detach())
@@ -218,8 +237,9 @@ class _Child:
 
         self.store = UsageStore(Path(args.db))
         self.limits = SqlLimits(args.max_rows, args.timeout, args.max_chars)
-        self.retention = Retention(args.retention_days, Path(args.archive_dir) if args.archive_dir else None,
-                                   args.check_seconds)
+        self.retention = Retention(
+            args.retention_days, Path(args.archive_dir) if args.archive_dir else None, args.check_seconds
+        )
         self.done = threading.Event()
         self.querying = threading.Lock()  # held while a query runs, so close() waits for it
 
@@ -251,8 +271,12 @@ class _Child:
             return {"archived": 0, "deleted": 0, "files": []}
         result = self.store.prune(self.retention.days, self.retention.archive_dir)
         if result["deleted"]:
-            log.info("usage: moved %d rows older than %d days out of the log (%s)", result["deleted"],
-                     self.retention.days, ", ".join(result["files"]) or "not archived")
+            log.info(
+                "usage: moved %d rows older than %d days out of the log (%s)",
+                result["deleted"],
+                self.retention.days,
+                ", ".join(result["files"]) or "not archived",
+            )
         return result
 
     def serve(self, connection: Connection, handle: Any) -> None:

@@ -46,9 +46,15 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
     async def code_agent(
         task: Annotated[str, Field(description="What to build or change.", min_length=1)],
         ctx: Context,
-        context: Annotated[dict[str, Any] | None, Field(description="Extra context: files, constraints, stack, ...")] = None,
-        quality: Annotated[Literal["low", "normal", "high"] | None, Field(description="Move the tier down or up.")] = None,
-        conversation_id: Annotated[str | None, Field(description="Continue an earlier code_agent conversation.")] = None,
+        context: Annotated[
+            dict[str, Any] | None, Field(description="Extra context: files, constraints, stack, ...")
+        ] = None,
+        quality: Annotated[
+            Literal["low", "normal", "high"] | None, Field(description="Move the tier down or up.")
+        ] = None,
+        conversation_id: Annotated[
+            str | None, Field(description="Continue an earlier code_agent conversation.")
+        ] = None,
         approval_token: ApprovalArg = None,
     ) -> CodeAgentAnswer | InputRequiredResult:
         """A coding assistant routed through the gateway: keeps a TODO list per conversation and returns code, the routing summary, tokens and cost. A paid tier needs the user's approval unless auto-escalation is on."""
@@ -61,8 +67,14 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
 
         async def attempt(approval: str | None) -> CodeAgentResult:
             return await run_code_agent(
-                gateway, task, context=context, quality=quality, conversation_id=conversation,
-                principal=principal, endpoint="mcp:code_agent", approval=approval,
+                gateway,
+                task,
+                context=context,
+                quality=quality,
+                conversation_id=conversation,
+                principal=principal,
+                endpoint="mcp:code_agent",
+                approval=approval,
             )
 
         result = await approved_call(
@@ -71,8 +83,10 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
         if isinstance(result, InputRequiredResult):
             return result
         done = sum(1 for t in result.todos if t.status == "done")
-        await log.info(f"answered by {result.model} (tier {result.tier}): {result.input_tokens} tokens in, "
-                       f"{result.output_tokens} out, ${float(result.cost):.6f}; TODO {done}/{len(result.todos)} done")
+        await log.info(
+            f"answered by {result.model} (tier {result.tier}): {result.input_tokens} tokens in, "
+            f"{result.output_tokens} out, ${float(result.cost):.6f}; TODO {done}/{len(result.todos)} done"
+        )
         return CodeAgentAnswer(
             conversation_id=result.conversation_id,
             code=result.code,

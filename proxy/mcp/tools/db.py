@@ -51,7 +51,9 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
     async def db_update(
         table: TableArg,
         values: Annotated[dict[str, Any], Field(description="Column name -> new value.")],
-        where: Annotated[dict[str, Any], Field(description="Column name -> value; rows matching all of them are updated.")],
+        where: Annotated[
+            dict[str, Any], Field(description="Column name -> value; rows matching all of them are updated.")
+        ],
     ) -> Changed:
         """Update rows of an allowed table of the workspace DuckDB database (disabled unless configured)."""
         count = await asyncio.to_thread(db.update, table, values, where)

@@ -95,7 +95,12 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
     def fs_list(
         ws: WorkspaceArg,
         path: Annotated[str, Field(description="Directory relative to the workspace root.")] = ".",
-        recursive: Annotated[bool, Field(description="List subdirectories too (symlinked directories are not followed; .git and node_modules are skipped).")] = False,
+        recursive: Annotated[
+            bool,
+            Field(
+                description="List subdirectories too (symlinked directories are not followed; .git and node_modules are skipped)."
+            ),
+        ] = False,
     ) -> Listing:
         """List a directory of the workspace: names, types and sizes."""
         with os_refusals(path):

@@ -27,12 +27,19 @@ CALLS_MODEL = ToolAnnotations(read_only_hint=False, destructive_hint=False, idem
 Quality = Literal["low", "normal", "high"]
 
 PromptArg = Annotated[str, Field(description="The user message.", min_length=1)]
-ModelArg = Annotated[str, Field(description="'auto', a tier L0-L3, a task (chat, code, analyze, create_project) or a model id.")]
+ModelArg = Annotated[
+    str, Field(description="'auto', a tier L0-L3, a task (chat, code, analyze, create_project) or a model id.")
+]
 QualityArg = Annotated[Quality | None, Field(description="Move the tier down (low) or up (high).")]
-ApprovalArg = Annotated[str | None, Field(description=(
-    "Only after an escalation_required answer from this tool: its approvalToken, to approve the paid tier once "
-    "(ignored where the client asks the user itself)."
-))]
+ApprovalArg = Annotated[
+    str | None,
+    Field(
+        description=(
+            "Only after an escalation_required answer from this tool: its approvalToken, to approve the paid tier once "
+            "(ignored where the client asks the user itself)."
+        )
+    ),
+]
 
 
 class Route(BaseModel):
@@ -43,7 +50,9 @@ class Route(BaseModel):
     complexity: str
     reasons: list[str]
     candidates: list[str] = Field(description="Models that fit at that tier, best first.")
-    price_per_million: dict[str, float] = Field(description="USD per million input and output tokens of the chosen model.")
+    price_per_million: dict[str, float] = Field(
+        description="USD per million input and output tokens of the chosen model."
+    )
     max_tier: str | None = Field(None, description="The highest tier this request may reach.")
     escalation_path: list[str] = Field(default_factory=list, description="Tier:model steps tried if answers fail.")
     auto_escalate: bool | None = Field(None, description="False: paid tiers above the first need the user's approval.")
@@ -89,7 +98,9 @@ class ScopeBudget(BaseModel):
 
 class BudgetStatus(BaseModel):
     as_of: str
-    budgets: list[ScopeBudget] = Field(description="The caller's project (and token) budgets: limit, spent, reserved per period.")
+    budgets: list[ScopeBudget] = Field(
+        description="The caller's project (and token) budgets: limit, spent, reserved per period."
+    )
     projects: list[ProjectSpend] = Field(description="Spend per project from the usage log.")
     note: str
 
@@ -132,7 +143,9 @@ def answer_of(outcome: ChatOutcome) -> ChatAnswer:
 def register(server: MCPServer, toolbox: Toolbox) -> None:
     gateway = toolbox.gateway
 
-    async def complete(body: dict[str, Any], quality: str | None, approval: str | None, principal: Principal) -> ChatOutcome:
+    async def complete(
+        body: dict[str, Any], quality: str | None, approval: str | None, principal: Principal
+    ) -> ChatOutcome:
         call = ChatCall(principal=principal, endpoint="mcp:chat", quality=quality, client="mcp", approval=approval)
         return await run_chat(gateway, body, call)
 
@@ -157,8 +170,10 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
             return outcome
         answer = answer_of(outcome)
         route = answer.route
-        await log.info(f"answered by {route.model} (tier {route.tier}): {answer.input_tokens} tokens in, "
-                       f"{answer.output_tokens} out, ${answer.cost_usd:.6f}")
+        await log.info(
+            f"answered by {route.model} (tier {route.tier}): {answer.input_tokens} tokens in, "
+            f"{answer.output_tokens} out, ${answer.cost_usd:.6f}"
+        )
         return answer
 
     @server.tool(annotations=READ_ONLY)
@@ -195,7 +210,12 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
 
     @server.tool(annotations=READ_ONLY)
     async def usage_sql(
-        sql: Annotated[str, Field(description="One SELECT over `usage` (ts, project, task, tier, routed_model, provider, input_tokens, output_tokens, cost_usd, latency_ms, status, ...) or the views usage_daily, cost_by_model, cost_by_tier, cost_by_project, latency_by_model, cache_savings, escalations.")],
+        sql: Annotated[
+            str,
+            Field(
+                description="One SELECT over `usage` (ts, project, task, tier, routed_model, provider, input_tokens, output_tokens, cost_usd, latency_ms, status, ...) or the views usage_daily, cost_by_model, cost_by_tier, cost_by_project, latency_by_model, cache_savings, escalations."
+            ),
+        ],
     ) -> UsageRows:
         """Query the gateway's usage log with read-only SQL (DuckDB dialect)."""
         columns, rows, truncated = await usage_query(sql)

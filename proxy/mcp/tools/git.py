@@ -20,11 +20,16 @@ from .fs import READ_ONLY
 
 _REF = re.compile(r"^[A-Za-z0-9_./~^@{}:+-]{1,200}$")
 _SAFE_CONFIG = [
-    "-c", "core.fsmonitor=false",
-    "-c", "core.pager=cat",
-    "-c", "diff.external=",
-    "-c", "core.untrackedCache=false",
-    "-c", "color.ui=false",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "core.pager=cat",
+    "-c",
+    "diff.external=",
+    "-c",
+    "core.untrackedCache=false",
+    "-c",
+    "color.ui=false",
 ]
 
 
@@ -81,8 +86,12 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
     async def git_diff(
         ws: WorkspaceArg,
         staged: Annotated[bool, Field(description="Show staged changes (the index) instead of unstaged ones.")] = False,
-        path: Annotated[str | None, Field(description="Limit the diff to this path (relative to the workspace root).")] = None,
-        ref: Annotated[str | None, Field(description="Compare against this commit, branch or tag instead of the index.")] = None,
+        path: Annotated[
+            str | None, Field(description="Limit the diff to this path (relative to the workspace root).")
+        ] = None,
+        ref: Annotated[
+            str | None, Field(description="Compare against this commit, branch or tag instead of the index.")
+        ] = None,
     ) -> GitDiff:
         """Show the workspace's uncommitted changes as a unified diff (optionally staged only, one path, or against a ref)."""
         args = ["diff", "--no-ext-diff", "--no-textconv", "--no-color"]

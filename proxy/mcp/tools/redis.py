@@ -26,7 +26,9 @@ KeyArg = Annotated[str, Field(description="Key name inside the MCP key space (1-
 class RedisValue(BaseModel):
     key: str
     value: str | None = Field(description="The stored text, or null when the key does not exist.")
-    ttl_seconds: int | None = Field(description="Seconds until the key expires; null when it never expires or does not exist.")
+    ttl_seconds: int | None = Field(
+        description="Seconds until the key expires; null when it never expires or does not exist."
+    )
 
 
 class RedisStored(BaseModel):
@@ -70,7 +72,9 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
     async def redis_set(
         key: KeyArg,
         value: Annotated[str, Field(description="Text to store.")],
-        ttl_seconds: Annotated[int | None, Field(description="Expire after this many seconds (omit to keep).", gt=0)] = None,
+        ttl_seconds: Annotated[
+            int | None, Field(description="Expire after this many seconds (omit to keep).", gt=0)
+        ] = None,
     ) -> RedisStored:
         """Store a text value in the MCP key space of the gateway's Redis, optionally with a TTL."""
         redis = client()

@@ -53,7 +53,9 @@ class TestSummary(BaseModel):
 TestPathArg = Annotated[
     str | None, Field(description="Run only this test file or directory (relative to the project); omit for all.")
 ]
-ProjectArg = Annotated[str, Field(description="Directory of the JS project (with package.json), relative to the workspace.")]
+ProjectArg = Annotated[
+    str, Field(description="Directory of the JS project (with package.json), relative to the workspace.")
+]
 
 
 def register(server: MCPServer, toolbox: Toolbox) -> None:
@@ -83,8 +85,9 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
         env = {k: v for k, v in os.environ.items() if k in _ENV_KEEP}
         return {**env, "CI": "1", "NO_COLOR": "1", "FORCE_COLOR": "0", **extra}
 
-    def summary(runner: Literal["vitest", "playwright"], counts: tuple[int, int, int], failures: list[Failure],
-                result: Any) -> TestSummary:
+    def summary(
+        runner: Literal["vitest", "playwright"], counts: tuple[int, int, int], failures: list[Failure], result: Any
+    ) -> TestSummary:
         passed, failed, skipped = counts
         output = _ANSI.sub("", result.stdout + ("\n" + result.stderr if result.stderr.strip() else ""))
         return TestSummary(
@@ -100,10 +103,13 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
             output_tail=tail(output, toolbox.settings.max_output_bytes // 4),
         )
 
-    async def run_logged(log: ClientLog, runner: str, project: str, selection: list[str], argv: list[str],
-                         cwd: Path, env: dict[str, str]) -> CommandResult:
+    async def run_logged(
+        log: ClientLog, runner: str, project: str, selection: list[str], argv: list[str], cwd: Path, env: dict[str, str]
+    ) -> CommandResult:
         timeout = toolbox.settings.test_timeout_seconds
-        await log.info(f"running {runner} in {project!r} on {', '.join(selection) or 'all tests'} (timeout {timeout:g} s)")
+        await log.info(
+            f"running {runner} in {project!r} on {', '.join(selection) or 'all tests'} (timeout {timeout:g} s)"
+        )
         await log.debug("command: " + " ".join(argv))
         started = time.monotonic()
         result = await run_command(argv, cwd=cwd, timeout=timeout, env=env)
@@ -111,26 +117,43 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
         return result
 
     @server.tool(annotations=RUNS)
-    async def run_vitest(ws: WorkspaceArg, ctx: Context, testPath: TestPathArg = None, project: ProjectArg = ".") -> TestSummary:  # noqa: N803
+    async def run_vitest(
+        ws: WorkspaceArg, ctx: Context, testPath: TestPathArg = None, project: ProjectArg = "."
+    ) -> TestSummary:  # noqa: N803
         """Run the project's vitest suite (or one test file) and return passed/failed counts, failures with messages and the output tail."""
         project_dir, binary, selection = locate(ws, project, "vitest", testPath)
         log = client_log(ctx, "run_vitest")
         with tempfile.TemporaryDirectory(prefix="aigw-vitest-") as scratch:
             report = Path(scratch) / "report.json"
-            argv = [str(binary), "run", "--reporter=default", "--reporter=json", f"--outputFile.json={report}", *selection]
+            argv = [
+                str(binary),
+                "run",
+                "--reporter=default",
+                "--reporter=json",
+                f"--outputFile.json={report}",
+                *selection,
+            ]
             result = await run_logged(log, "vitest", project, selection, argv, project_dir, environment({}))
             data = _load(report)
         failures = [
-            Failure(name=test.get("fullName") or test.get("title", "?"), file=_rel(suite.get("name"), project_dir),
-                    message=_ANSI.sub("", "\n".join(test.get("failureMessages") or []))[:2000])
+            Failure(
+                name=test.get("fullName") or test.get("title", "?"),
+                file=_rel(suite.get("name"), project_dir),
+                message=_ANSI.sub("", "\n".join(test.get("failureMessages") or []))[:2000],
+            )
             for suite in data.get("testResults", [])
             for test in suite.get("assertionResults", [])
             if test.get("status") == "failed"
         ]
         for suite in data.get("testResults", []):
             if suite.get("status") == "failed" and not suite.get("assertionResults") and suite.get("message"):
-                failures.append(Failure(name="(suite failed to load)", file=_rel(suite.get("name"), project_dir),
-                                        message=_ANSI.sub("", suite["message"])[:2000]))
+                failures.append(
+                    Failure(
+                        name="(suite failed to load)",
+                        file=_rel(suite.get("name"), project_dir),
+                        message=_ANSI.sub("", suite["message"])[:2000],
+                    )
+                )
         counts = (
             int(data.get("numPassedTests", 0)),
             int(data.get("numFailedTests", 0)) or len(failures),
@@ -139,7 +162,9 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
         return await reported(log, summary("vitest", counts, failures, result))
 
     @server.tool(annotations=RUNS)
-    async def run_playwright(ws: WorkspaceArg, ctx: Context, testPath: TestPathArg = None, project: ProjectArg = ".") -> TestSummary:  # noqa: N803
+    async def run_playwright(
+        ws: WorkspaceArg, ctx: Context, testPath: TestPathArg = None, project: ProjectArg = "."
+    ) -> TestSummary:  # noqa: N803
         """Run the project's Playwright tests (or one spec file) and return passed/failed counts, failures with messages and the output tail."""
         project_dir, binary, selection = locate(ws, project, "playwright", testPath)
         log = client_log(ctx, "run_playwright")
@@ -156,12 +181,17 @@ def register(server: MCPServer, toolbox: Toolbox) -> None:
                 last = results[-1]
                 if test.get("status") == "unexpected" or last.get("status") in ("failed", "timedOut"):
                     message = (last.get("error") or {}).get("message", "") or last.get("status", "failed")
-                    failures.append(Failure(name=spec.get("title", "?"), file=file, message=_ANSI.sub("", message)[:2000]))
+                    failures.append(
+                        Failure(name=spec.get("title", "?"), file=file, message=_ANSI.sub("", message)[:2000])
+                    )
         for error in data.get("errors", []):
             failures.append(Failure(name="(run error)", message=_ANSI.sub("", error.get("message", ""))[:2000]))
         stats = data.get("stats", {})
-        counts = (int(stats.get("expected", 0)) + int(stats.get("flaky", 0)), int(stats.get("unexpected", 0)),
-                  int(stats.get("skipped", 0)))
+        counts = (
+            int(stats.get("expected", 0)) + int(stats.get("flaky", 0)),
+            int(stats.get("unexpected", 0)),
+            int(stats.get("skipped", 0)),
+        )
         return await reported(log, summary("playwright", counts, failures, result))
 
 
@@ -171,7 +201,9 @@ async def reported(log: ClientLog, summary: TestSummary) -> TestSummary:
     if summary.timed_out:
         await log.warning(f"{summary.runner} was stopped at its timeout ({counts} reported before)")
     elif not summary.success:
-        await log.warning(f"{summary.runner}: {counts}" + (f"; first failure: {summary.failures[0].name}" if summary.failures else ""))
+        await log.warning(
+            f"{summary.runner}: {counts}" + (f"; first failure: {summary.failures[0].name}" if summary.failures else "")
+        )
     else:
         await log.info(f"{summary.runner}: {counts}")
     return summary
